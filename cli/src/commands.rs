@@ -1,0 +1,213 @@
+//! One function per subcommand. Each returns the exit code, or an error
+//! whose kind decides the code (see [`exit_code_for`]).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use rapidbyte_host::pipeline::{self, PipelineError, Prepared};
+use rapidbyte_host::registry::rapidbyte_home;
+use rapidbyte_host::runtime::Runtime;
+use rapidbyte_host::state::{SqliteState, StateBackend};
+use rapidbyte_host::{ConfigError, PipelineConfig};
+
+use crate::output;
+use crate::{EXIT_FAILURE, EXIT_USAGE};
+
+/// A mistake in how the command was called.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl std::error::Error for UsageError {}
+
+/// 2 for configuration and usage errors, 1 for everything else.
+pub fn exit_code_for(e: &anyhow::Error) -> u8 {
+    if e.downcast_ref::<ConfigError>().is_some() || e.downcast_ref::<UsageError>().is_some() {
+        return EXIT_USAGE;
+    }
+    match e.downcast_ref::<PipelineError>() {
+        Some(PipelineError::Config(_)) => EXIT_USAGE,
+        _ => EXIT_FAILURE,
+    }
+}
+
+fn runtime() -> Result<Runtime> {
+    Ok(Runtime::new(&rapidbyte_home())?)
+}
+
+fn pipeline_files(path: &Path) -> Result<Vec<PathBuf>> {
+    if path.is_dir() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(path)
+            .with_context(|| format!("cannot list {}", path.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+            .collect();
+        files.sort();
+        if files.is_empty() {
+            return Err(UsageError(format!("{} holds no *.yaml pipelines", path.display())).into());
+        }
+        Ok(files)
+    } else if path.exists() {
+        Ok(vec![path.to_path_buf()])
+    } else {
+        Err(UsageError(format!("{}: no such file or directory", path.display())).into())
+    }
+}
+
+/// `rapidbyte run`.
+pub fn run(path: &Path) -> Result<u8> {
+    let files = pipeline_files(path)?;
+    let configs = files
+        .iter()
+        .map(|f| PipelineConfig::load(f))
+        .collect::<Result<Vec<_>, _>>()?;
+    let runtime = runtime()?;
+    let mut ok = true;
+    for config in &configs {
+        let report = pipeline::run(config, &runtime)?;
+        output::print_report(&report);
+        ok &= report.success();
+    }
+    Ok(if ok { 0 } else { EXIT_FAILURE })
+}
+
+/// `rapidbyte check`.
+pub fn check(path: &Path) -> Result<u8> {
+    let config = PipelineConfig::load(path)?;
+    println!("[OK] {}: configuration is valid", path.display());
+    let runtime = runtime()?;
+    let prepared = Prepared::new(&config, &runtime)?;
+    let (src, dst) = prepared.validate()?;
+    let mut ok = true;
+    for (side, reference, v) in [
+        ("source", &config.spec.source.use_, src),
+        ("destination", &config.spec.destination.use_, dst),
+    ] {
+        ok &= output::print_validation(side, reference, &v);
+    }
+    println!(
+        "[OK] streams: {}",
+        prepared
+            .streams
+            .iter()
+            .map(|s| s.selection.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let runs = prepared.state().recent_runs(&config.spec.pipeline, 1)?;
+    let last = runs
+        .first()
+        .map(|r| format!("last sync {} ({})", r.started_at, r.status))
+        .unwrap_or_else(|| "never synced".into());
+    println!(
+        "[OK] state backend (sqlite): {}, {last}",
+        config.state_path().display()
+    );
+    Ok(if ok { 0 } else { EXIT_FAILURE })
+}
+
+/// `rapidbyte discover`.
+pub fn discover(connector: &str, config: Option<&Path>, json: bool) -> Result<u8> {
+    let cfg: serde_json::Value = match config {
+        None => serde_json::json!({}),
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read {}", p.display()))?;
+            let v: serde_json::Value = serde_norway::from_str(&text)
+                .map_err(|e| UsageError(format!("{}: invalid YAML/JSON: {e}", p.display())))?;
+            if !v.is_object() {
+                return Err(UsageError(format!(
+                    "{}: must hold a mapping of connector settings",
+                    p.display()
+                ))
+                .into());
+            }
+            v
+        }
+    };
+    let base = config
+        .and_then(|p| std::path::absolute(p).ok())
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or(std::env::current_dir()?);
+    let runtime = runtime()?;
+    let catalog = pipeline::discover_connector(&runtime, connector, &cfg, &base)?;
+    output::print_catalog(&catalog, json)?;
+    Ok(0)
+}
+
+/// `rapidbyte init`.
+pub fn init(dir: &Path) -> Result<u8> {
+    if dir.join("rapidbyte.toml").exists() {
+        return Err(UsageError(format!(
+            "{} is already a rapidbyte workspace",
+            dir.display()
+        ))
+        .into());
+    }
+    for sub in ["pipelines", "connectors", "contracts", "data"] {
+        std::fs::create_dir_all(dir.join(sub))
+            .with_context(|| format!("cannot create {}", dir.join(sub).display()))?;
+    }
+    let write = |rel: &str, text: &str| -> Result<()> {
+        let p = dir.join(rel);
+        std::fs::write(&p, text).with_context(|| format!("cannot write {}", p.display()))
+    };
+    write(
+        "rapidbyte.toml",
+        include_str!("../templates/rapidbyte.toml"),
+    )?;
+    write(
+        "pipelines/example.yaml",
+        include_str!("../templates/example.yaml"),
+    )?;
+    write(
+        "data/customers.csv",
+        include_str!("../templates/customers.csv"),
+    )?;
+    write(".gitignore", ".rapidbyte/\n")?;
+    println!("Created {}/", dir.display());
+    println!("  ├── pipelines/           # Pipeline YAML definitions (example.yaml)");
+    println!("  ├── connectors/          # Local connector overrides");
+    println!("  ├── contracts/           # Data contract definitions");
+    println!("  ├── data/                # Sample input for example.yaml");
+    println!("  └── rapidbyte.toml       # Project-level config");
+    println!(
+        "\nNext: cd {} && rapidbyte run pipelines/example.yaml",
+        dir.display()
+    );
+    Ok(0)
+}
+
+fn open_state(path: &Path) -> Result<(PipelineConfig, SqliteState)> {
+    let config = PipelineConfig::load(path)?;
+    let state = SqliteState::open(&config.state_path())?;
+    Ok((config, state))
+}
+
+/// `rapidbyte state show`.
+pub fn state_show(path: &Path) -> Result<u8> {
+    let (config, state) = open_state(path)?;
+    let pipeline = &config.spec.pipeline;
+    println!("State backend: sqlite ({})", config.state_path().display());
+    let cursors = state.list_cursors(pipeline)?;
+    let runs = state.recent_runs(pipeline, 20)?;
+    output::print_state(&cursors, &runs);
+    Ok(0)
+}
+
+/// `rapidbyte state reset`.
+pub fn state_reset(path: &Path, stream: Option<&str>) -> Result<u8> {
+    let (config, state) = open_state(path)?;
+    let n = state.reset(&config.spec.pipeline, stream)?;
+    match stream {
+        Some(s) => {
+            println!("State reset for '{s}' ({n} cursor removed). Next sync will be a full read.")
+        }
+        None => println!("State reset for every stream ({n} cursors removed)."),
+    }
+    Ok(0)
+}

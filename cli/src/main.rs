@@ -1,0 +1,112 @@
+//! `rapidbyte`: run data pipelines declared in YAML, with sandboxed
+//! WebAssembly connectors.
+
+mod commands;
+mod logging;
+mod output;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code for a pipeline that ran and failed.
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit code for a usage or configuration error.
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Parser)]
+#[command(
+    name = "rapidbyte",
+    version,
+    about = "Move data from sources to destinations, declared in one YAML file"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a pipeline file, or every *.yaml pipeline in a directory.
+    Run {
+        /// A pipeline YAML file or a directory of them.
+        path: PathBuf,
+    },
+    /// Validate a pipeline: configuration, connectors, credentials, streams.
+    Check {
+        /// The pipeline YAML file.
+        path: PathBuf,
+    },
+    /// List the streams a source connector offers, with their schemas.
+    Discover {
+        /// Connector reference: name (`source-file`, `rapidbyte/source-file@0.1.0`) or path.
+        connector: String,
+        /// YAML or JSON file holding the connector's config mapping.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print the catalog as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a workspace: pipelines/, connectors/, contracts/, rapidbyte.toml.
+    Init {
+        /// Directory to create.
+        dir: PathBuf,
+    },
+    /// Inspect or reset sync state.
+    State {
+        #[command(subcommand)]
+        action: StateAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum StateAction {
+    /// Show cursors and recent runs of a pipeline.
+    Show {
+        /// The pipeline YAML file.
+        path: PathBuf,
+    },
+    /// Forget saved cursors (the next sync reads everything).
+    Reset {
+        /// The pipeline YAML file.
+        path: PathBuf,
+        /// Only this stream.
+        #[arg(long)]
+        stream: Option<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { EXIT_USAGE } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    logging::init();
+    let result = match cli.command {
+        Command::Run { path } => commands::run(&path),
+        Command::Check { path } => commands::check(&path),
+        Command::Discover {
+            connector,
+            config,
+            json,
+        } => commands::discover(&connector, config.as_deref(), json),
+        Command::Init { dir } => commands::init(&dir),
+        Command::State { action } => match action {
+            StateAction::Show { path } => commands::state_show(&path),
+            StateAction::Reset { path, stream } => commands::state_reset(&path, stream.as_deref()),
+        },
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(commands::exit_code_for(&e))
+        }
+    }
+}

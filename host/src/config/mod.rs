@@ -1,0 +1,542 @@
+//! The pipeline YAML: types, loading, `${ENV}` substitution and validation.
+//!
+//! Every error names the file, the key path and what was expected.
+
+mod env;
+pub mod size;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+/// A loaded, validated pipeline.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    /// The YAML file it came from.
+    pub file: PathBuf,
+    /// The project directory: the nearest ancestor of the file holding
+    /// `rapidbyte.toml`, else the file's own directory. Relative paths in
+    /// the pipeline resolve against it.
+    pub project_dir: PathBuf,
+    /// The parsed document.
+    pub spec: PipelineSpec,
+}
+
+/// Errors loading a pipeline.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{file}: cannot read: {source}")]
+    Io {
+        /// The file.
+        file: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid YAML.
+    #[error("{file}: invalid YAML: {message}")]
+    Yaml {
+        /// The file.
+        file: PathBuf,
+        /// The parser's message (with line and column).
+        message: String,
+    },
+    /// A key is missing, unknown or has the wrong type or value.
+    #[error("{file}: `{path}`: {message}")]
+    Invalid {
+        /// The file.
+        file: PathBuf,
+        /// The key path, e.g. `source.streams[0].sync_mode`.
+        path: String,
+        /// What is wrong and what was expected.
+        message: String,
+    },
+}
+
+/// The document: the spec's "Pipeline YAML Specification" (the keys this
+/// version implements).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSpec {
+    /// Format version; must be `"1.0"`.
+    pub version: String,
+    /// Pipeline name; keys the state.
+    pub pipeline: String,
+    /// Where data comes from.
+    pub source: SourceSpec,
+    /// Where data goes.
+    pub destination: DestinationSpec,
+    /// Where sync state lives.
+    #[serde(default)]
+    pub state: StateSpec,
+    /// Resource limits.
+    #[serde(default)]
+    pub resources: ResourcesSpec,
+}
+
+/// `source:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSpec {
+    /// Connector reference: `rapidbyte/<name>[@version]`, a name, or a path
+    /// to a `.wasm` file or connector directory.
+    #[serde(rename = "use")]
+    pub use_: String,
+    /// Connector configuration, passed to it as JSON.
+    #[serde(default = "empty_object")]
+    pub config: serde_json::Value,
+    /// Streams to sync; empty means every discovered stream, full refresh.
+    #[serde(default)]
+    pub streams: Vec<StreamSpec>,
+}
+
+/// One entry of `source.streams`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamSpec {
+    /// Stream name as discovered.
+    pub name: String,
+    /// `full_refresh` (default), `incremental` or `cdc`.
+    #[serde(default)]
+    pub sync_mode: SyncModeSpec,
+    /// Cursor column for incremental syncs (default: the source's suggestion).
+    #[serde(default)]
+    pub cursor_field: Option<String>,
+    /// Primary key columns.
+    #[serde(default)]
+    pub primary_key: Vec<String>,
+    /// Row filter pushed to the source (SQL boolean expression).
+    #[serde(default)]
+    pub filter: Option<String>,
+}
+
+/// Sync modes as written in YAML.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncModeSpec {
+    /// Read everything.
+    #[default]
+    FullRefresh,
+    /// Read past the saved cursor.
+    Incremental,
+    /// Read a change feed.
+    Cdc,
+}
+
+/// Write modes as written in YAML.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteModeSpec {
+    /// Add rows.
+    #[default]
+    Append,
+    /// Replace the stream.
+    Replace,
+    /// Insert or update by `primary_key`.
+    Upsert,
+    /// Merge on `merge_keys`.
+    Merge,
+}
+
+/// `destination:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DestinationSpec {
+    /// Connector reference (as for the source).
+    #[serde(rename = "use")]
+    pub use_: String,
+    /// Connector configuration.
+    #[serde(default = "empty_object")]
+    pub config: serde_json::Value,
+    /// How rows are applied (default `append`).
+    #[serde(default)]
+    pub write_mode: WriteModeSpec,
+    /// Key columns for `upsert`.
+    #[serde(default)]
+    pub primary_key: Vec<String>,
+    /// Key columns for `merge`.
+    #[serde(default)]
+    pub merge_keys: Vec<String>,
+    /// Columns `merge` updates (empty: all).
+    #[serde(default)]
+    pub update_columns: Vec<String>,
+}
+
+/// State backends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StateBackendKind {
+    /// Embedded SQLite file (default).
+    #[default]
+    Sqlite,
+    /// A shared PostgreSQL database.
+    Postgres,
+}
+
+/// `state:`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateSpec {
+    /// Which backend.
+    #[serde(default)]
+    pub backend: StateBackendKind,
+    /// SQLite file path (default `.rapidbyte/state.db` in the project) or a
+    /// Postgres URL.
+    #[serde(default)]
+    pub connection: Option<String>,
+}
+
+/// `resources:`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourcesSpec {
+    /// Memory cap of each connector instance (default 256mb).
+    #[serde(default = "default_max_memory")]
+    pub max_memory: ByteSize,
+    /// Upper bound of one Arrow batch (default 64mb).
+    #[serde(default = "default_max_batch_bytes")]
+    pub max_batch_bytes: ByteSize,
+    /// Streams synced at once (default 4).
+    #[serde(default = "default_parallelism")]
+    pub parallelism: usize,
+    /// Bytes buffered between source and destination of one stream
+    /// (default: twice `max_batch_bytes`, at least 1mb).
+    #[serde(default)]
+    pub channel_bytes: Option<ByteSize>,
+    /// Wall-time limit of one stream's connectors (default 24h).
+    #[serde(default = "default_timeout")]
+    pub timeout: HumanDuration,
+}
+
+impl Default for ResourcesSpec {
+    fn default() -> Self {
+        ResourcesSpec {
+            max_memory: default_max_memory(),
+            max_batch_bytes: default_max_batch_bytes(),
+            parallelism: default_parallelism(),
+            channel_bytes: None,
+            timeout: default_timeout(),
+        }
+    }
+}
+
+impl ResourcesSpec {
+    /// The channel capacity in bytes.
+    pub fn channel_capacity(&self) -> u64 {
+        self.channel_bytes
+            .map(|b| b.0)
+            .unwrap_or_else(|| self.max_batch_bytes.0.saturating_mul(2))
+            .max(1 << 20)
+    }
+}
+
+fn default_max_memory() -> ByteSize {
+    ByteSize(256 << 20)
+}
+fn default_max_batch_bytes() -> ByteSize {
+    ByteSize(64 << 20)
+}
+fn default_parallelism() -> usize {
+    4
+}
+fn default_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(24 * 3600))
+}
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(Default::default())
+}
+
+/// A byte size written as a number or `64mb`-style text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ByteSize(pub u64);
+
+impl<'de> Deserialize<'de> for ByteSize {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Num(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d).map_err(|_| {
+            serde::de::Error::custom("expected a size such as 64mb, 512kb or a number of bytes")
+        })? {
+            Raw::Num(n) => Ok(ByteSize(n)),
+            Raw::Text(t) => size::parse_bytes(&t).map(ByteSize).ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "`{t}` is not a size; expected e.g. 64mb, 512kb, 1gb"
+                ))
+            }),
+        }
+    }
+}
+
+impl fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let b = self.0 as f64;
+        if self.0 >= 1 << 30 {
+            write!(f, "{:.1} GiB", b / (1u64 << 30) as f64)
+        } else if self.0 >= 1 << 20 {
+            write!(f, "{:.1} MiB", b / (1u64 << 20) as f64)
+        } else if self.0 >= 1 << 10 {
+            write!(f, "{:.1} KiB", b / 1024.0)
+        } else {
+            write!(f, "{} B", self.0)
+        }
+    }
+}
+
+/// A duration written as `30s`, `5m`, `2h` or a number of seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Num(f64),
+            Text(String),
+        }
+        match Raw::deserialize(d)
+            .map_err(|_| serde::de::Error::custom("expected a duration such as 30s, 5m or 2h"))?
+        {
+            Raw::Num(n) if n.is_finite() && n >= 0.0 => {
+                Ok(HumanDuration(Duration::from_secs_f64(n)))
+            }
+            Raw::Num(n) => Err(serde::de::Error::custom(format!("{n} is not a duration"))),
+            Raw::Text(t) => size::parse_duration(&t).map(HumanDuration).ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "`{t}` is not a duration; expected e.g. 30s, 5m, 2h"
+                ))
+            }),
+        }
+    }
+}
+
+impl PipelineConfig {
+    /// Reads, substitutes `${ENV}` and validates a pipeline file.
+    pub fn load(file: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Io {
+            file: file.to_path_buf(),
+            source,
+        })?;
+        Self::from_yaml(file, &text, &|name| std::env::var(name).ok())
+    }
+
+    /// Parses `text` as if read from `file`, looking environment variables
+    /// up with `env`.
+    pub fn from_yaml(
+        file: &Path,
+        text: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let invalid = |path: &str, message: String| ConfigError::Invalid {
+            file: file.to_path_buf(),
+            path: path.to_string(),
+            message,
+        };
+        let mut value: serde_norway::Value =
+            serde_norway::from_str(text).map_err(|e| ConfigError::Yaml {
+                file: file.to_path_buf(),
+                message: e.to_string(),
+            })?;
+        if !value.is_mapping() {
+            return Err(invalid(".", "the document must be a mapping with `version`, `pipeline`, `source` and `destination`".into()));
+        }
+        env::substitute(&mut value, "", env).map_err(|(p, m)| invalid(&p, m))?;
+        let spec: PipelineSpec = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            let msg = e.inner().to_string();
+            invalid(if path.is_empty() { "." } else { &path }, msg)
+        })?;
+        validate(&spec).map_err(|(p, m)| invalid(&p, m))?;
+        let abs = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
+        let dir = abs.parent().map(Path::to_path_buf).unwrap_or_default();
+        let project_dir = dir
+            .ancestors()
+            .find(|d| d.join("rapidbyte.toml").is_file())
+            .map(Path::to_path_buf)
+            .unwrap_or(dir);
+        Ok(PipelineConfig {
+            file: file.to_path_buf(),
+            project_dir,
+            spec,
+        })
+    }
+
+    /// Resolves a path written in the pipeline against the project dir.
+    pub fn resolve_path(&self, p: &str) -> PathBuf {
+        let path = Path::new(p);
+        if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            self.project_dir.join(path)
+        }
+    }
+
+    /// The SQLite state file this pipeline uses.
+    pub fn state_path(&self) -> PathBuf {
+        match &self.spec.state.connection {
+            Some(c) => self.resolve_path(c.strip_prefix("sqlite://").unwrap_or(c)),
+            None => self.project_dir.join(".rapidbyte").join("state.db"),
+        }
+    }
+}
+
+fn validate(spec: &PipelineSpec) -> Result<(), (String, String)> {
+    let err = |p: &str, m: &str| Err((p.to_string(), m.to_string()));
+    if spec.version != "1.0" {
+        return err(
+            "version",
+            &format!("unsupported version `{}`; expected \"1.0\"", spec.version),
+        );
+    }
+    if spec.pipeline.is_empty()
+        || !spec
+            .pipeline
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+    {
+        return err(
+            "pipeline",
+            "must be a non-empty name of letters, digits, `_`, `-` or `.`",
+        );
+    }
+    for (side, cfg) in [
+        ("source", &spec.source.config),
+        ("destination", &spec.destination.config),
+    ] {
+        if !cfg.is_object() {
+            return err(
+                &format!("{side}.config"),
+                "must be a mapping of connector settings",
+            );
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for (i, s) in spec.source.streams.iter().enumerate() {
+        if s.name.is_empty() {
+            return err(&format!("source.streams[{i}].name"), "must not be empty");
+        }
+        if !seen.insert(&s.name) {
+            return err(
+                &format!("source.streams[{i}].name"),
+                &format!("stream `{}` is listed twice", s.name),
+            );
+        }
+    }
+    let d = &spec.destination;
+    if d.write_mode == WriteModeSpec::Upsert && d.primary_key.is_empty() {
+        return err(
+            "destination.primary_key",
+            "write_mode upsert needs primary_key: [columns]",
+        );
+    }
+    if d.write_mode == WriteModeSpec::Merge && d.merge_keys.is_empty() {
+        return err(
+            "destination.merge_keys",
+            "write_mode merge needs merge_keys: [columns]",
+        );
+    }
+    if spec.state.backend == StateBackendKind::Postgres {
+        return err(
+            "state.backend",
+            "the postgres state backend is not available in this version; use sqlite",
+        );
+    }
+    let r = &spec.resources;
+    if r.parallelism == 0 {
+        return err("resources.parallelism", "must be at least 1");
+    }
+    if r.max_batch_bytes.0 < 1024 {
+        return err("resources.max_batch_bytes", "must be at least 1kb");
+    }
+    if r.max_memory.0 < (16 << 20) {
+        return err("resources.max_memory", "must be at least 16mb");
+    }
+    if r.timeout.0.is_zero() {
+        return err("resources.timeout", "must be more than 0s");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<PipelineConfig, ConfigError> {
+        PipelineConfig::from_yaml(Path::new("p.yaml"), text, &|n| {
+            (n == "DIR").then(|| "data".into())
+        })
+    }
+
+    const OK: &str = "version: \"1.0\"\npipeline: demo\nsource:\n  use: source-file\n  config: { path: ${DIR} }\n  streams:\n    - name: users\n      sync_mode: incremental\n      cursor_field: id\ndestination:\n  use: dest-file\n  write_mode: replace\nresources:\n  max_batch_bytes: 1mb\n  timeout: 30s\n";
+
+    #[test]
+    fn loads_a_good_pipeline() {
+        let c = load(OK).unwrap();
+        assert_eq!(c.spec.pipeline, "demo");
+        assert_eq!(c.spec.source.config["path"], "data");
+        assert_eq!(
+            c.spec.source.streams[0].sync_mode,
+            SyncModeSpec::Incremental
+        );
+        assert_eq!(c.spec.resources.max_batch_bytes, ByteSize(1 << 20));
+        assert_eq!(c.spec.resources.max_memory, ByteSize(256 << 20));
+        assert_eq!(c.spec.resources.timeout.0, Duration::from_secs(30));
+        assert_eq!(c.spec.destination.write_mode, WriteModeSpec::Replace);
+    }
+
+    fn message(text: &str) -> String {
+        load(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let m = message(&OK.replace("cursor_field: id", "cursor_feild: id"));
+        assert!(
+            m.contains("p.yaml") && m.contains("source.streams[0]") && m.contains("cursor_feild"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn wrong_type_is_named() {
+        let m = message(&OK.replace("max_batch_bytes: 1mb", "max_batch_bytes: lots"));
+        assert!(
+            m.contains("resources.max_batch_bytes") && m.contains("lots"),
+            "{m}"
+        );
+        let m = message(&OK.replace("write_mode: replace", "write_mode: overwrite"));
+        assert!(
+            m.contains("destination.write_mode") && m.contains("overwrite"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn missing_env_is_named() {
+        let m = message(&OK.replace("${DIR}", "${NOT_SET_ANYWHERE}"));
+        assert!(
+            m.contains("source.config.path") && m.contains("NOT_SET_ANYWHERE"),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn missing_key_and_semantics() {
+        let m = message("version: \"1.0\"\npipeline: x\nsource:\n  use: a\n");
+        assert!(m.contains("destination"), "{m}");
+        let m = message(&OK.replace("\"1.0\"", "\"2.0\""));
+        assert!(m.contains("`version`"), "{m}");
+        let m = message(&OK.replace("write_mode: replace", "write_mode: upsert"));
+        assert!(m.contains("destination.primary_key"), "{m}");
+        let m = message("- just a list");
+        assert!(m.contains("mapping"), "{m}");
+        let m = message("version: [unclosed");
+        assert!(m.contains("invalid YAML"), "{m}");
+    }
+}

@@ -1,0 +1,176 @@
+//! A byte-bounded channel between one source and one destination.
+//!
+//! `send` blocks while the frames in flight exceed the capacity (a single
+//! frame larger than the capacity still passes when the channel is empty),
+//! so memory stays flat whatever the row width. Either side can abort;
+//! the other side then gets the reason instead of data.
+
+use std::collections::VecDeque;
+use std::sync::{Condvar, Mutex};
+
+use crate::runtime::{Frame, Inbox, Outbox};
+
+#[derive(Default)]
+struct Inner {
+    queue: VecDeque<Frame>,
+    bytes: usize,
+    finished: bool,
+    aborted: Option<String>,
+    peak_bytes: usize,
+}
+
+/// The channel.
+pub struct ByteChannel {
+    inner: Mutex<Inner>,
+    changed: Condvar,
+    capacity: usize,
+}
+
+impl ByteChannel {
+    /// A channel holding at most `capacity` bytes of frames.
+    pub fn new(capacity: usize) -> Self {
+        ByteChannel {
+            inner: Mutex::new(Inner::default()),
+            changed: Condvar::new(),
+            capacity,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The producer is done: the consumer gets `None` after the last frame.
+    pub fn finish(&self) {
+        self.lock().finished = true;
+        self.changed.notify_all();
+    }
+
+    /// Stops both sides with `reason` (the first reason wins).
+    pub fn abort(&self, reason: &str) {
+        let mut g = self.lock();
+        if g.aborted.is_none() {
+            g.aborted = Some(reason.to_string());
+        }
+        g.queue.clear();
+        g.bytes = 0;
+        drop(g);
+        self.changed.notify_all();
+    }
+
+    /// Whether every frame was taken and the producer finished.
+    pub fn drained(&self) -> bool {
+        let g = self.lock();
+        g.finished && g.queue.is_empty() && g.aborted.is_none()
+    }
+
+    /// The most bytes that were in flight at once.
+    pub fn peak_bytes(&self) -> usize {
+        self.lock().peak_bytes
+    }
+}
+
+impl Outbox for ByteChannel {
+    fn send(&self, frame: Frame) -> Result<(), String> {
+        let weight = frame.weight();
+        let mut g = self.lock();
+        loop {
+            if let Some(r) = &g.aborted {
+                return Err(r.clone());
+            }
+            if g.queue.is_empty() || g.bytes + weight <= self.capacity {
+                break;
+            }
+            g = self.changed.wait(g).unwrap_or_else(|p| p.into_inner());
+        }
+        g.bytes += weight;
+        g.peak_bytes = g.peak_bytes.max(g.bytes);
+        g.queue.push_back(frame);
+        drop(g);
+        self.changed.notify_all();
+        Ok(())
+    }
+}
+
+impl Inbox for ByteChannel {
+    fn recv(&self) -> Result<Option<Frame>, String> {
+        let mut g = self.lock();
+        loop {
+            if let Some(r) = &g.aborted {
+                return Err(r.clone());
+            }
+            if let Some(frame) = g.queue.pop_front() {
+                g.bytes -= frame.weight();
+                drop(g);
+                self.changed.notify_all();
+                return Ok(Some(frame));
+            }
+            if g.finished {
+                return Ok(None);
+            }
+            g = self.changed.wait(g).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn data(n: usize) -> Frame {
+        Frame::Data {
+            stream: "s".into(),
+            ipc: vec![0; n],
+            rows: 1,
+        }
+    }
+
+    #[test]
+    fn bounds_bytes_in_flight() {
+        let ch = Arc::new(ByteChannel::new(100));
+        let producer = {
+            let ch = ch.clone();
+            std::thread::spawn(move || {
+                for _ in 0..50 {
+                    ch.send(data(40)).unwrap();
+                }
+                ch.finish();
+            })
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        let mut got = 0;
+        while let Some(_f) = ch.recv().unwrap() {
+            got += 1;
+        }
+        producer.join().unwrap();
+        assert_eq!(got, 50);
+        assert!(ch.peak_bytes() <= 100, "peak {}", ch.peak_bytes());
+        assert!(ch.drained());
+    }
+
+    #[test]
+    fn oversized_frame_passes_alone() {
+        let ch = ByteChannel::new(10);
+        ch.send(data(1000)).unwrap();
+        ch.finish();
+        assert!(ch.recv().unwrap().is_some());
+        assert!(ch.recv().unwrap().is_none());
+    }
+
+    #[test]
+    fn abort_wakes_both_sides() {
+        let ch = Arc::new(ByteChannel::new(10));
+        ch.send(data(10)).unwrap();
+        let blocked = {
+            let ch = ch.clone();
+            std::thread::spawn(move || ch.send(data(10)))
+        };
+        std::thread::sleep(Duration::from_millis(20));
+        ch.abort("destination failed");
+        assert_eq!(blocked.join().unwrap().unwrap_err(), "destination failed");
+        assert_eq!(ch.recv().unwrap_err(), "destination failed");
+        assert!(!ch.drained());
+    }
+}

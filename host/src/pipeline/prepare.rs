@@ -1,0 +1,348 @@
+//! Everything resolved before data moves: connectors, grants, the catalog
+//! and the stream selections.
+
+use std::io::Cursor;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_ipc::reader::StreamReader;
+use arrow_schema::SchemaRef;
+
+use super::PipelineError;
+use crate::config::{PipelineConfig, SyncModeSpec, WriteModeSpec};
+use crate::registry::{self, ConnectorKind, ConnectorRef};
+use crate::runtime::bindings::types::{
+    Catalog, MergeSpec, StreamSelection, SyncMode, ValidationResult, WriteMode,
+};
+use crate::runtime::sandbox::{self, Grant};
+use crate::runtime::{
+    DestinationInstance, HostContext, InstanceLimits, LoadedComponent, Progress, Role, Runtime,
+    SourceInstance,
+};
+use crate::state::{SqliteState, StateBackend};
+
+/// One stream, ready to run.
+#[derive(Debug, Clone)]
+pub struct SelectedStream {
+    /// What the source is asked to read.
+    pub selection: StreamSelection,
+    /// The stream's schema as discovered (IPC bytes and decoded).
+    pub schema_ipc: Vec<u8>,
+    /// Decoded schema.
+    pub schema: SchemaRef,
+}
+
+/// A connector resolved, loaded and granted.
+pub struct Side {
+    /// The reference and manifest.
+    pub connector: ConnectorRef,
+    /// The compiled component.
+    pub component: LoadedComponent,
+    /// Its sandbox grant (and rewritten config).
+    pub grant: Grant,
+    /// The config as JSON text.
+    pub config_json: String,
+}
+
+/// A pipeline ready to run.
+pub struct Prepared<'a> {
+    pub(super) config: &'a PipelineConfig,
+    pub(super) runtime: &'a Runtime,
+    pub(super) state: Arc<dyn StateBackend>,
+    /// The source side.
+    pub source: Side,
+    /// The destination side.
+    pub destination: Side,
+    /// The streams to run.
+    pub streams: Vec<SelectedStream>,
+    pub(super) write_mode: WriteMode,
+    pub(super) limits: InstanceLimits,
+}
+
+fn load_side(
+    runtime: &Runtime,
+    reference: &str,
+    config: &serde_json::Value,
+    at: &str,
+    want: ConnectorKind,
+    project_dir: &Path,
+) -> Result<Side, PipelineError> {
+    let connector = registry::resolve(reference, Some(project_dir))
+        .map_err(|e| PipelineError::Config(format!("`{at}.use`: {e}")))?;
+    let m = &connector.manifest;
+    m.check_config(config, &format!("{at}.config"))
+        .map_err(PipelineError::Config)?;
+    if let Some(kind) = m.kind {
+        if kind != want {
+            return Err(PipelineError::Config(format!(
+                "`{at}.use`: `{reference}` is a {kind} connector, not a {want}"
+            )));
+        }
+    }
+    let grant = sandbox::grant(m, config, &format!("{at}.config"), project_dir)
+        .map_err(PipelineError::Config)?;
+    let component = runtime.load(&connector.wasm)?;
+    if component.kind != want {
+        return Err(PipelineError::Config(format!(
+            "`{at}.use`: {} exports the {} world, not {want}",
+            connector.wasm.display(),
+            component.kind
+        )));
+    }
+    tracing::info!(
+        connector = %m.name,
+        version = %m.version,
+        cached = component.from_cache,
+        load_ms = component.load_time.as_secs_f64() * 1000.0,
+        "loaded connector"
+    );
+    let config_json = grant.config.to_string();
+    Ok(Side {
+        connector,
+        component,
+        grant,
+        config_json,
+    })
+}
+
+/// Decodes the schema bytes of a catalog entry.
+pub fn decode_schema(bytes: &[u8]) -> Result<SchemaRef, String> {
+    StreamReader::try_new(Cursor::new(bytes), None)
+        .map(|r| r.schema())
+        .map_err(|e| format!("invalid Arrow schema in the catalog: {e}"))
+}
+
+impl<'a> Prepared<'a> {
+    /// Resolves connectors, opens the state, discovers and selects streams.
+    pub fn new(config: &'a PipelineConfig, runtime: &'a Runtime) -> Result<Self, PipelineError> {
+        let spec = &config.spec;
+        let dir = &config.project_dir;
+        let source = load_side(
+            runtime,
+            &spec.source.use_,
+            &spec.source.config,
+            "source",
+            ConnectorKind::Source,
+            dir,
+        )?;
+        let destination = load_side(
+            runtime,
+            &spec.destination.use_,
+            &spec.destination.config,
+            "destination",
+            ConnectorKind::Destination,
+            dir,
+        )?;
+        let state: Arc<dyn StateBackend> = Arc::new(SqliteState::open(&config.state_path())?);
+        let limits = InstanceLimits {
+            max_memory: usize::try_from(spec.resources.max_memory.0).unwrap_or(usize::MAX),
+            timeout: spec.resources.timeout.0,
+        };
+        let d = &spec.destination;
+        let write_mode = match d.write_mode {
+            WriteModeSpec::Append => WriteMode::Append,
+            WriteModeSpec::Replace => WriteMode::Replace,
+            WriteModeSpec::Upsert => WriteMode::Upsert(d.primary_key.clone()),
+            WriteModeSpec::Merge => WriteMode::Merge(MergeSpec {
+                merge_keys: d.merge_keys.clone(),
+                update_columns: d.update_columns.clone(),
+            }),
+        };
+        let mut prepared = Prepared {
+            config,
+            runtime,
+            state,
+            source,
+            destination,
+            streams: Vec::new(),
+            write_mode,
+            limits,
+        };
+        let catalog = prepared.discover()?;
+        prepared.streams = prepared.select(&catalog)?;
+        Ok(prepared)
+    }
+
+    fn control_source(&self) -> Result<SourceInstance, PipelineError> {
+        let ctx = HostContext {
+            pipeline: self.config.spec.pipeline.clone(),
+            connector: self.source.connector.manifest.name.clone(),
+            stream: None,
+            role: Role::Control,
+            state: None,
+            progress: Arc::new(Progress::default()),
+        };
+        let mut src = SourceInstance::new(
+            self.runtime,
+            &self.source.component,
+            &self.source.grant,
+            self.limits,
+            ctx,
+        )?;
+        src.init(&self.source.config_json)?;
+        Ok(src)
+    }
+
+    /// The source's catalog.
+    pub fn discover(&self) -> Result<Catalog, PipelineError> {
+        Ok(self.control_source()?.discover()?)
+    }
+
+    /// Validates both connectors' configurations.
+    pub fn validate(&self) -> Result<(ValidationResult, ValidationResult), PipelineError> {
+        let src = self.control_source()?.validate(&self.source.config_json)?;
+        let ctx = HostContext {
+            pipeline: self.config.spec.pipeline.clone(),
+            connector: self.destination.connector.manifest.name.clone(),
+            stream: None,
+            role: Role::Control,
+            state: None,
+            progress: Arc::new(Progress::default()),
+        };
+        let mut dst = DestinationInstance::new(
+            self.runtime,
+            &self.destination.component,
+            &self.destination.grant,
+            self.limits,
+            ctx,
+        )?;
+        let dst = dst.validate(&self.destination.config_json)?;
+        Ok((src, dst))
+    }
+
+    /// The state backend.
+    pub fn state(&self) -> &Arc<dyn StateBackend> {
+        &self.state
+    }
+
+    fn select(&self, catalog: &Catalog) -> Result<Vec<SelectedStream>, PipelineError> {
+        let spec = &self.config.spec;
+        let max_batch_bytes = spec.resources.max_batch_bytes.0;
+        let names: Vec<&str> = catalog.streams.iter().map(|s| s.name.as_str()).collect();
+        let wanted: Vec<crate::config::StreamSpec> = if spec.source.streams.is_empty() {
+            catalog
+                .streams
+                .iter()
+                .map(|s| crate::config::StreamSpec {
+                    name: s.name.clone(),
+                    sync_mode: SyncModeSpec::FullRefresh,
+                    cursor_field: None,
+                    primary_key: Vec::new(),
+                    filter: None,
+                })
+                .collect()
+        } else {
+            spec.source.streams.clone()
+        };
+        let mut out = Vec::new();
+        for (i, s) in wanted.iter().enumerate() {
+            let at = format!("source.streams[{i}]");
+            let desc = catalog
+                .streams
+                .iter()
+                .find(|d| d.name == s.name)
+                .ok_or_else(|| {
+                    PipelineError::Config(format!(
+                        "`{at}.name`: stream `{}` is not offered by `{}`; available: {}",
+                        s.name,
+                        spec.source.use_,
+                        if names.is_empty() {
+                            "(none)".to_string()
+                        } else {
+                            names.join(", ")
+                        }
+                    ))
+                })?;
+            let mode = match s.sync_mode {
+                SyncModeSpec::FullRefresh => SyncMode::FullRefresh,
+                SyncModeSpec::Incremental => SyncMode::Incremental,
+                SyncModeSpec::Cdc => SyncMode::Cdc,
+            };
+            if !desc.supported_sync_modes.contains(&mode) {
+                return Err(PipelineError::Config(format!(
+                    "`{at}.sync_mode`: stream `{}` does not support {:?}; it supports {:?}",
+                    s.name, mode, desc.supported_sync_modes
+                )));
+            }
+            let schema = decode_schema(&desc.schema)
+                .map_err(|e| PipelineError::Config(format!("stream `{}`: {e}", s.name)))?;
+            let cursor_field = s
+                .cursor_field
+                .clone()
+                .or_else(|| desc.source_defined_cursor.clone());
+            if mode == SyncMode::Incremental {
+                let Some(c) = &cursor_field else {
+                    return Err(PipelineError::Config(format!(
+                        "`{at}.cursor_field`: incremental sync of `{}` needs a cursor column",
+                        s.name
+                    )));
+                };
+                if schema.column_with_name(c).is_none() {
+                    return Err(PipelineError::Config(format!(
+                        "`{at}.cursor_field`: `{c}` is not a column of `{}` (columns: {})",
+                        s.name,
+                        schema
+                            .fields()
+                            .iter()
+                            .map(|f| f.name().as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )));
+                }
+            }
+            let primary_key = if s.primary_key.is_empty() {
+                desc.source_defined_primary_key.clone().unwrap_or_default()
+            } else {
+                s.primary_key.clone()
+            };
+            out.push(SelectedStream {
+                selection: StreamSelection {
+                    name: s.name.clone(),
+                    sync_mode: mode,
+                    cursor_field,
+                    primary_key,
+                    max_batch_bytes,
+                    filter: s.filter.clone(),
+                },
+                schema_ipc: desc.schema.clone(),
+                schema,
+            });
+        }
+        Ok(out)
+    }
+}
+
+/// Instantiates the connector `reference` with `config` and returns its
+/// catalog (sources only).
+pub fn discover_connector(
+    runtime: &Runtime,
+    reference: &str,
+    config: &serde_json::Value,
+    project_dir: &Path,
+) -> Result<Catalog, PipelineError> {
+    let side = load_side(
+        runtime,
+        reference,
+        config,
+        "config",
+        ConnectorKind::Source,
+        project_dir,
+    )?;
+    let ctx = HostContext {
+        pipeline: "discover".into(),
+        connector: side.connector.manifest.name.clone(),
+        stream: None,
+        role: Role::Control,
+        state: None,
+        progress: Arc::new(Progress::default()),
+    };
+    let mut src = SourceInstance::new(
+        runtime,
+        &side.component,
+        &side.grant,
+        InstanceLimits::default(),
+        ctx,
+    )?;
+    src.init(&side.config_json)?;
+    Ok(src.discover()?)
+}

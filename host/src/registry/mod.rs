@@ -1,0 +1,166 @@
+//! Finding connectors: `use:` references to a component file and manifest.
+//!
+//! A reference is a path (`./connectors/my.wasm`, a directory holding
+//! `rapidbyte-plugin.yaml`) or a name (`rapidbyte/source-file@0.1.0`,
+//! `source-file`) looked up, in order, in the directories of
+//! `RAPIDBYTE_CONNECTOR_PATH` (`:`-separated), `<project>/connectors` and
+//! `$RAPIDBYTE_HOME/plugins` (default `~/.rapidbyte/plugins`). In each,
+//! `<name>/rapidbyte-plugin.yaml` or `<name>/<version>/rapidbyte-plugin.yaml`.
+
+pub mod manifest;
+
+use std::path::{Path, PathBuf};
+
+pub use manifest::{ConnectorKind, Manifest};
+
+/// File name of a manifest.
+pub const MANIFEST_FILE: &str = "rapidbyte-plugin.yaml";
+
+/// A resolved connector.
+#[derive(Debug, Clone)]
+pub struct ConnectorRef {
+    /// The reference as written.
+    pub reference: String,
+    /// The manifest.
+    pub manifest: Manifest,
+    /// The component file.
+    pub wasm: PathBuf,
+}
+
+/// Errors resolving a connector.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// Nothing matched.
+    #[error("connector `{reference}` not found; looked in: {searched}. Build and install the bundled connectors with `scripts/setup.sh`, or set RAPIDBYTE_CONNECTOR_PATH")]
+    NotFound {
+        /// The reference.
+        reference: String,
+        /// Where we looked.
+        searched: String,
+    },
+    /// The manifest is broken.
+    #[error("connector `{reference}`: bad manifest: {message}")]
+    BadManifest {
+        /// The reference.
+        reference: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The component file is missing.
+    #[error("connector `{reference}`: component {path} does not exist (manifest wasm.entrypoint)")]
+    MissingWasm {
+        /// The reference.
+        reference: String,
+        /// The expected file.
+        path: PathBuf,
+    },
+    /// A version was asked for and another was found.
+    #[error("connector `{reference}`: found version {found} at {dir}, not the requested {wanted}")]
+    VersionMismatch {
+        /// The reference.
+        reference: String,
+        /// Requested version.
+        wanted: String,
+        /// Found version.
+        found: String,
+        /// Where.
+        dir: PathBuf,
+    },
+}
+
+/// `$RAPIDBYTE_HOME`, default `~/.rapidbyte`.
+pub fn rapidbyte_home() -> PathBuf {
+    if let Some(h) = std::env::var_os("RAPIDBYTE_HOME").filter(|h| !h.is_empty()) {
+        return PathBuf::from(h);
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    home.join(".rapidbyte")
+}
+
+/// The directories searched for named connectors.
+pub fn search_dirs(project_dir: Option<&Path>) -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(p) = std::env::var_os("RAPIDBYTE_CONNECTOR_PATH") {
+        dirs.extend(std::env::split_paths(&p).filter(|d| !d.as_os_str().is_empty()));
+    }
+    if let Some(p) = project_dir {
+        dirs.push(p.join("connectors"));
+    }
+    dirs.push(rapidbyte_home().join("plugins"));
+    dirs
+}
+
+fn from_dir(reference: &str, dir: &Path) -> Result<ConnectorRef, RegistryError> {
+    let manifest =
+        Manifest::load(&dir.join(MANIFEST_FILE)).map_err(|message| RegistryError::BadManifest {
+            reference: reference.into(),
+            message,
+        })?;
+    let wasm = dir.join(&manifest.wasm.entrypoint);
+    if !wasm.is_file() {
+        return Err(RegistryError::MissingWasm {
+            reference: reference.into(),
+            path: wasm,
+        });
+    }
+    Ok(ConnectorRef {
+        reference: reference.into(),
+        manifest,
+        wasm,
+    })
+}
+
+/// Resolves `reference` (see the module docs).
+pub fn resolve(reference: &str, project_dir: Option<&Path>) -> Result<ConnectorRef, RegistryError> {
+    let as_path = match project_dir {
+        Some(p) if Path::new(reference).is_relative() => p.join(reference),
+        _ => PathBuf::from(reference),
+    };
+    if as_path.is_dir() && as_path.join(MANIFEST_FILE).is_file() {
+        return from_dir(reference, &as_path);
+    }
+    if as_path.is_file() && as_path.extension().is_some_and(|e| e == "wasm") {
+        let dir = as_path.parent().unwrap_or(Path::new("."));
+        let mut found = from_dir(reference, dir)?;
+        found.wasm = as_path;
+        return Ok(found);
+    }
+    let bare = reference.strip_prefix("rapidbyte/").unwrap_or(reference);
+    let (name, version) = match bare.split_once('@') {
+        Some((n, v)) => (n, Some(v.trim_start_matches('v'))),
+        None => (bare, None),
+    };
+    let dirs = search_dirs(project_dir);
+    for base in &dirs {
+        let mut candidates = vec![base.join(name)];
+        if let Some(v) = version {
+            candidates.insert(0, base.join(name).join(v));
+        }
+        for dir in candidates {
+            if dir.join(MANIFEST_FILE).is_file() {
+                let found = from_dir(reference, &dir)?;
+                if let Some(v) = version {
+                    if found.manifest.version != v {
+                        return Err(RegistryError::VersionMismatch {
+                            reference: reference.into(),
+                            wanted: v.into(),
+                            found: found.manifest.version.clone(),
+                            dir,
+                        });
+                    }
+                }
+                return Ok(found);
+            }
+        }
+    }
+    Err(RegistryError::NotFound {
+        reference: reference.into(),
+        searched: dirs
+            .iter()
+            .map(|d| d.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
+    })
+}

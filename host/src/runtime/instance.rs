@@ -1,0 +1,347 @@
+//! Connector instances: a store with its limits and one world's exports,
+//! and the classification of everything that can go wrong in a call.
+
+use std::fmt;
+use std::time::Duration;
+
+use wasmtime::{Store, Trap};
+
+use super::bindings::destination::DestinationConnector;
+use super::bindings::source::SourceConnector;
+use super::bindings::types::{
+    Catalog, ConnectorError, ReadRequest, ReadSummary, ValidationResult, WriteRequest, WriteSummary,
+};
+use super::host_impl::{HostContext, HostState};
+use super::sandbox::{self, Grant};
+use super::{InstanceLimits, LoadedComponent, Runtime, EPOCH_TICK};
+
+/// How a connector call failed.
+#[derive(Debug, Clone)]
+pub enum FailureKind {
+    /// The connector returned a structured error.
+    Error {
+        /// Category name (`config`, `auth`...).
+        category: String,
+        /// Stable code.
+        code: String,
+        /// Message.
+        message: String,
+    },
+    /// The host caught a contract violation (malformed frame...).
+    Fault(String),
+    /// The connector ran past its time limit.
+    Timeout(Duration),
+    /// The connector asked for more memory than its cap.
+    Memory(usize),
+    /// The connector panicked.
+    Panic(String),
+    /// The run was aborted because the other side failed.
+    Cancelled(String),
+    /// Any other trap.
+    Trap(String),
+    /// The sandbox could not be set up or the component not instantiated.
+    Setup(String),
+}
+
+/// A failed connector call, naming connector and stream.
+#[derive(Debug, Clone)]
+pub struct ConnectorFailure {
+    /// Connector name.
+    pub connector: String,
+    /// Stream, when the call served one.
+    pub stream: Option<String>,
+    /// What happened.
+    pub kind: FailureKind,
+}
+
+impl ConnectorFailure {
+    /// Whether this failure only echoes a failure elsewhere.
+    pub fn is_cancellation(&self) -> bool {
+        matches!(self.kind, FailureKind::Cancelled(_))
+            || matches!(&self.kind, FailureKind::Error { code, .. } if code == "cancelled")
+    }
+}
+
+impl fmt::Display for ConnectorFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "connector `{}`", self.connector)?;
+        if let Some(s) = &self.stream {
+            write!(f, " (stream `{s}`)")?;
+        }
+        match &self.kind {
+            FailureKind::Error {
+                category,
+                code,
+                message,
+            } => {
+                write!(f, " failed: {message} [{category}/{code}]")
+            }
+            FailureKind::Fault(m) => write!(f, " broke the contract: {m}"),
+            FailureKind::Timeout(d) => {
+                write!(
+                    f,
+                    " was stopped: it exceeded its time limit of {:.1}s (resources.timeout)",
+                    d.as_secs_f64()
+                )
+            }
+            FailureKind::Memory(cap) => write!(
+                f,
+                " was stopped: it exceeded its memory limit of {} MiB (resources.max_memory)",
+                cap >> 20
+            ),
+            FailureKind::Panic(m) => write!(f, " crashed: {m}"),
+            FailureKind::Cancelled(m) => write!(f, " was cancelled: {m}"),
+            FailureKind::Trap(m) => write!(f, " crashed: {m}"),
+            FailureKind::Setup(m) => write!(f, " could not start: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for ConnectorFailure {}
+
+struct Instance {
+    store: Store<HostState>,
+    connector: String,
+    stream: Option<String>,
+    timeout: Duration,
+}
+
+impl Instance {
+    fn new(
+        runtime: &Runtime,
+        grant: &Grant,
+        limits: InstanceLimits,
+        ctx: HostContext,
+    ) -> Result<Self, ConnectorFailure> {
+        let connector = ctx.connector.clone();
+        let stream = ctx.stream.clone();
+        let setup = |m: String| ConnectorFailure {
+            connector: connector.clone(),
+            stream: stream.clone(),
+            kind: FailureKind::Setup(m),
+        };
+        let wasi = sandbox::wasi_ctx(grant).map_err(setup)?;
+        let mut store = Store::new(
+            runtime.engine(),
+            HostState::new(wasi, limits.max_memory, ctx),
+        );
+        store.limiter(|s| &mut s.limiter);
+        let ticks = (limits.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1);
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+        store.epoch_deadline_trap();
+        Ok(Instance {
+            store,
+            connector,
+            stream,
+            timeout: limits.timeout,
+        })
+    }
+
+    fn failure(&self, kind: FailureKind) -> ConnectorFailure {
+        ConnectorFailure {
+            connector: self.connector.clone(),
+            stream: self.stream.clone(),
+            kind,
+        }
+    }
+
+    /// Classifies the outcome of an export call.
+    fn settle<T>(
+        &mut self,
+        outcome: wasmtime::Result<Result<T, ConnectorError>>,
+    ) -> Result<T, ConnectorFailure> {
+        let data = self.store.data_mut();
+        if let Some(fault) = data.fault.take() {
+            return Err(self.failure(FailureKind::Fault(fault)));
+        }
+        match outcome {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(self.failure(FailureKind::Error {
+                category: category_name(e.category).to_string(),
+                code: e.code,
+                message: e.message,
+            })),
+            Err(trap) => {
+                let data = self.store.data_mut();
+                let kind = if let Some(wanted) = data.limiter.exceeded {
+                    let _ = wanted;
+                    FailureKind::Memory(data.limiter.max)
+                } else if matches!(trap.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
+                    FailureKind::Timeout(self.timeout)
+                } else if let Some(reason) = data.cancelled.take() {
+                    FailureKind::Cancelled(reason)
+                } else if let Some(p) = data.panic_message.take() {
+                    FailureKind::Panic(p)
+                } else {
+                    let msg = match trap.downcast_ref::<Trap>() {
+                        Some(t) => format!("wasm trap: {t}"),
+                        None => trap.to_string(),
+                    };
+                    FailureKind::Trap(msg)
+                };
+                Err(self.failure(kind))
+            }
+        }
+    }
+}
+
+/// A source connector instance.
+pub struct SourceInstance {
+    inner: Instance,
+    bindings: SourceConnector,
+}
+
+impl SourceInstance {
+    /// Instantiates `component` under `grant` and `limits`.
+    pub fn new(
+        runtime: &Runtime,
+        component: &LoadedComponent,
+        grant: &Grant,
+        limits: InstanceLimits,
+        ctx: HostContext,
+    ) -> Result<Self, ConnectorFailure> {
+        let mut inner = Instance::new(runtime, grant, limits, ctx)?;
+        let bindings =
+            SourceConnector::instantiate(&mut inner.store, &component.component, runtime.linker())
+                .map_err(|e| {
+                    inner.failure(FailureKind::Setup(format!("instantiation failed: {e:#}")))
+                })?;
+        Ok(SourceInstance { inner, bindings })
+    }
+
+    /// `init(config)`.
+    pub fn init(&mut self, config: &str) -> Result<(), ConnectorFailure> {
+        let r = self
+            .bindings
+            .rapidbyte_connector_source()
+            .call_init(&mut self.inner.store, config);
+        self.inner.settle(r)
+    }
+
+    /// `discover()`.
+    pub fn discover(&mut self) -> Result<Catalog, ConnectorFailure> {
+        let r = self
+            .bindings
+            .rapidbyte_connector_source()
+            .call_discover(&mut self.inner.store);
+        self.inner.settle(r)
+    }
+
+    /// `validate(config)`.
+    pub fn validate(&mut self, config: &str) -> Result<ValidationResult, ConnectorFailure> {
+        let r = self
+            .bindings
+            .rapidbyte_connector_source()
+            .call_validate(&mut self.inner.store, config);
+        self.inner.settle(r)
+    }
+
+    /// `read(request)`.
+    pub fn read(&mut self, request: &ReadRequest) -> Result<ReadSummary, ConnectorFailure> {
+        let r = self
+            .bindings
+            .rapidbyte_connector_source()
+            .call_read(&mut self.inner.store, request);
+        self.inner.settle(r)
+    }
+
+    /// Rows and IPC bytes the host accepted from this instance.
+    pub fn emitted(&self) -> (u64, u64) {
+        let d = self.inner.store.data();
+        (d.emitted_rows, d.emitted_bytes)
+    }
+
+    /// Largest linear memory the instance reached, in bytes.
+    pub fn peak_memory(&self) -> usize {
+        self.inner.store.data().limiter.peak
+    }
+}
+
+/// A destination connector instance.
+pub struct DestinationInstance {
+    inner: Instance,
+    bindings: DestinationConnector,
+}
+
+impl DestinationInstance {
+    /// Instantiates `component` under `grant` and `limits`.
+    pub fn new(
+        runtime: &Runtime,
+        component: &LoadedComponent,
+        grant: &Grant,
+        limits: InstanceLimits,
+        ctx: HostContext,
+    ) -> Result<Self, ConnectorFailure> {
+        let mut inner = Instance::new(runtime, grant, limits, ctx)?;
+        let bindings = DestinationConnector::instantiate(
+            &mut inner.store,
+            &component.component,
+            runtime.linker(),
+        )
+        .map_err(|e| inner.failure(FailureKind::Setup(format!("instantiation failed: {e:#}"))))?;
+        Ok(DestinationInstance { inner, bindings })
+    }
+
+    /// `init(config)`.
+    pub fn init(&mut self, config: &str) -> Result<(), ConnectorFailure> {
+        let r = self
+            .bindings
+            .rapidbyte_connector_destination()
+            .call_init(&mut self.inner.store, config);
+        self.inner.settle(r)
+    }
+
+    /// `validate(config)`.
+    pub fn validate(&mut self, config: &str) -> Result<ValidationResult, ConnectorFailure> {
+        let r = self
+            .bindings
+            .rapidbyte_connector_destination()
+            .call_validate(&mut self.inner.store, config);
+        self.inner.settle(r)
+    }
+
+    /// `write(request)`, then commits the last acknowledged checkpoint. Fails
+    /// if the destination returned before the end of the stream.
+    pub fn write(&mut self, request: &WriteRequest) -> Result<WriteSummary, ConnectorFailure> {
+        let r = self
+            .bindings
+            .rapidbyte_connector_destination()
+            .call_write(&mut self.inner.store, request);
+        let summary = self.inner.settle(r)?;
+        let data = self.inner.store.data_mut();
+        if !data.saw_end {
+            return Err(self.inner.failure(FailureKind::Fault(
+                "write returned before receiving the end of the stream".into(),
+            )));
+        }
+        if let Err(e) = data.commit_pending() {
+            return Err(self.inner.failure(FailureKind::Setup(format!(
+                "could not commit the final checkpoint: {e}"
+            ))));
+        }
+        Ok(summary)
+    }
+
+    /// Rows the host delivered to this instance.
+    pub fn delivered_rows(&self) -> u64 {
+        self.inner.store.data().delivered_rows
+    }
+
+    /// Largest linear memory the instance reached, in bytes.
+    pub fn peak_memory(&self) -> usize {
+        self.inner.store.data().limiter.peak
+    }
+}
+
+fn category_name(c: super::bindings::types::ErrorCategory) -> &'static str {
+    use super::bindings::types::ErrorCategory as C;
+    match c {
+        C::Config => "config",
+        C::Auth => "auth",
+        C::Network => "network",
+        C::RateLimit => "rate-limit",
+        C::Data => "data",
+        C::Schema => "schema",
+        C::Internal => "internal",
+    }
+}

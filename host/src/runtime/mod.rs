@@ -1,0 +1,203 @@
+//! The WebAssembly runtime: one wasmtime [`Engine`], the AOT cache, the
+//! sandbox and the host functions.
+
+mod aot_cache;
+pub mod bindings;
+mod host_impl;
+mod instance;
+mod limits;
+pub mod sandbox;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use wasmtime::component::{Component, HasSelf, Linker};
+use wasmtime::{Config, Engine};
+
+pub use host_impl::{Checkpoint, Frame, HostContext, Inbox, Outbox, Progress, Role};
+pub use instance::{ConnectorFailure, DestinationInstance, FailureKind, SourceInstance};
+pub use limits::InstanceLimits;
+
+use crate::registry::ConnectorKind;
+
+/// How often the epoch advances; the time limit's resolution.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Errors setting up the runtime or loading a component.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// wasmtime could not be configured.
+    #[error("cannot set up the wasm engine: {0}")]
+    Engine(String),
+    /// The component file could not be read.
+    #[error("cannot read component {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not a valid component.
+    #[error("{path} is not a valid WebAssembly component: {message}")]
+    Compile {
+        /// The file.
+        path: PathBuf,
+        /// wasmtime's message.
+        message: String,
+    },
+    /// The component exports none of the three worlds.
+    #[error("{path} exports none of rapidbyte:connector/source, destination or transform (exports: {exports})")]
+    NotAConnector {
+        /// The file.
+        path: PathBuf,
+        /// What it does export.
+        exports: String,
+    },
+}
+
+/// A compiled component, ready to instantiate.
+#[derive(Clone)]
+pub struct LoadedComponent {
+    /// The component.
+    pub component: Component,
+    /// The world it exports.
+    pub kind: ConnectorKind,
+    /// SHA-256 of the `.wasm`.
+    pub sha256: String,
+    /// Whether it came from the AOT cache.
+    pub from_cache: bool,
+    /// Time to load it (read, hash, deserialize or compile).
+    pub load_time: Duration,
+}
+
+/// The engine shared by every connector of a process.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<host_impl::HostState>,
+    cache: aot_cache::AotCache,
+    loaded: Mutex<HashMap<PathBuf, LoadedComponent>>,
+    stop_ticker: Arc<AtomicBool>,
+}
+
+impl Runtime {
+    /// An engine with epoch interruption and the AOT cache in
+    /// `<home>/cache/aot` (`home` is usually [`crate::registry::rapidbyte_home`]).
+    pub fn new(home: &Path) -> Result<Self, RuntimeError> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        config.wasm_component_model(true);
+        let engine = Engine::new(&config).map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        bindings::source::rapidbyte::connector::host::add_to_linker::<_, HasSelf<_>>(
+            &mut linker,
+            |s: &mut host_impl::HostState| s,
+        )
+        .map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        let stop_ticker = Arc::new(AtomicBool::new(false));
+        {
+            let engine = engine.clone();
+            let stop = stop_ticker.clone();
+            std::thread::Builder::new()
+                .name("rapidbyte-epoch".into())
+                .spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(EPOCH_TICK);
+                        engine.increment_epoch();
+                    }
+                })
+                .map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        }
+        let cache = aot_cache::AotCache::new(home.join("cache").join("aot"), &engine);
+        Ok(Runtime {
+            engine,
+            linker,
+            cache,
+            loaded: Mutex::new(HashMap::new()),
+            stop_ticker,
+        })
+    }
+
+    /// The wasmtime engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Loads a component through the AOT cache (once per path per process).
+    pub fn load(&self, path: &Path) -> Result<LoadedComponent, RuntimeError> {
+        if let Some(c) = self
+            .loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(path)
+        {
+            return Ok(c.clone());
+        }
+        let start = Instant::now();
+        let bytes = std::fs::read(path).map_err(|source| RuntimeError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let (component, sha256, from_cache) = self.cache.load(&self.engine, path, &bytes)?;
+        let kind = world_of(&self.engine, &component).ok_or_else(|| {
+            let ty = component.component_type();
+            let exports: Vec<String> = ty
+                .exports(&self.engine)
+                .map(|(n, _)| n.to_string())
+                .collect();
+            RuntimeError::NotAConnector {
+                path: path.to_path_buf(),
+                exports: exports.join(", "),
+            }
+        })?;
+        let loaded = LoadedComponent {
+            component,
+            kind,
+            sha256,
+            from_cache,
+            load_time: start.elapsed(),
+        };
+        self.loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(path.to_path_buf(), loaded.clone());
+        Ok(loaded)
+    }
+
+    /// Compiles a component without the cache (benchmarks).
+    pub fn compile_uncached(&self, bytes: &[u8]) -> Result<Component, RuntimeError> {
+        Component::new(&self.engine, bytes).map_err(|e| RuntimeError::Compile {
+            path: PathBuf::from("<memory>"),
+            message: format!("{e:#}"),
+        })
+    }
+
+    pub(crate) fn linker(&self) -> &Linker<host_impl::HostState> {
+        &self.linker
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.stop_ticker.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The world a component exports, from its export names.
+fn world_of(engine: &Engine, component: &Component) -> Option<ConnectorKind> {
+    let ty = component.component_type();
+    for (name, _) in ty.exports(engine) {
+        let iface = name.split('@').next().unwrap_or(name);
+        match iface {
+            "rapidbyte:connector/source" => return Some(ConnectorKind::Source),
+            "rapidbyte:connector/destination" => return Some(ConnectorKind::Destination),
+            "rapidbyte:connector/transform" => return Some(ConnectorKind::Transform),
+            _ => {}
+        }
+    }
+    None
+}

@@ -1,0 +1,167 @@
+//! Deny-by-default sandboxing: what a connector may reach, computed from
+//! its manifest and the pipeline config, and the WASI context granting
+//! exactly that.
+
+use std::collections::HashSet;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use wasmtime_wasi::sockets::SocketAddrUse;
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
+
+use crate::registry::manifest::{FsAccess, Manifest};
+
+/// What one connector instance is granted.
+#[derive(Debug, Clone, Default)]
+pub struct Grant {
+    /// The one directory it may use (host path, also its guest path).
+    pub dir: Option<(PathBuf, FsAccess)>,
+    /// The TCP endpoints it may connect to.
+    pub endpoints: Vec<SocketAddr>,
+    /// The config to pass it, with the directory rewritten to its absolute
+    /// path.
+    pub config: serde_json::Value,
+}
+
+/// Computes the grant. `at` is the config's key path for messages
+/// (`source.config`); relative directories resolve against `project_dir`.
+pub fn grant(
+    manifest: &Manifest,
+    config: &serde_json::Value,
+    at: &str,
+    project_dir: &Path,
+) -> Result<Grant, String> {
+    let mut config = config.clone();
+    let mut out = Grant::default();
+    if let Some(fs) = &manifest.capabilities.filesystem {
+        let named = config.get(&fs.config_key).cloned();
+        let raw = match named {
+            Some(serde_json::Value::String(s)) => s,
+            Some(other) => {
+                return Err(format!(
+                    "`{at}.{}`: expected a directory path, got {other}",
+                    fs.config_key
+                ))
+            }
+            None => fs.default.clone().ok_or_else(|| {
+                format!(
+                    "`{at}.{}`: missing; connector `{}` needs a directory",
+                    fs.config_key, manifest.name
+                )
+            })?,
+        };
+        let path = if Path::new(&raw).is_absolute() {
+            PathBuf::from(&raw)
+        } else {
+            project_dir.join(&raw)
+        };
+        if fs.access == FsAccess::ReadWrite {
+            std::fs::create_dir_all(&path).map_err(|e| {
+                format!(
+                    "`{at}.{}`: cannot create directory {}: {e}",
+                    fs.config_key,
+                    path.display()
+                )
+            })?;
+        }
+        let path = path.canonicalize().map_err(|e| {
+            format!(
+                "`{at}.{}`: directory {} is not usable: {e}",
+                fs.config_key,
+                path.display()
+            )
+        })?;
+        if !path.is_dir() {
+            return Err(format!(
+                "`{at}.{}`: {} is not a directory",
+                fs.config_key,
+                path.display()
+            ));
+        }
+        if let Some(obj) = config.as_object_mut() {
+            obj.insert(
+                fs.config_key.clone(),
+                serde_json::Value::String(path.display().to_string()),
+            );
+        }
+        out.dir = Some((path, fs.access));
+    }
+    if let Some(net) = &manifest.capabilities.network {
+        let mut wanted: Vec<(String, u16, String)> = net
+            .allowed_hosts
+            .iter()
+            .map(|h| {
+                (
+                    h.host.clone(),
+                    h.port,
+                    "capabilities.network.allowed_hosts".to_string(),
+                )
+            })
+            .collect();
+        if net.runtime_hosts {
+            let host = match config.get(&net.host_key) {
+                Some(serde_json::Value::String(h)) if !h.is_empty() => h.clone(),
+                _ => {
+                    return Err(format!(
+                        "`{at}.{}`: missing; connector `{}` connects to the host named there",
+                        net.host_key, manifest.name
+                    ))
+                }
+            };
+            let port = match config.get(&net.port_key) {
+                Some(serde_json::Value::Number(n)) => {
+                    n.as_u64().and_then(|p| u16::try_from(p).ok())
+                }
+                Some(serde_json::Value::String(s)) => s.parse().ok(),
+                None => net.default_port,
+                _ => None,
+            }
+            .ok_or_else(|| format!("`{at}.{}`: expected a TCP port number", net.port_key))?;
+            wanted.push((host, port, format!("{at}.{}", net.host_key)));
+        }
+        for (host, port, from) in wanted {
+            let addrs = (host.as_str(), port)
+                .to_socket_addrs()
+                .map_err(|e| format!("`{from}`: cannot resolve {host}:{port}: {e}"))?;
+            out.endpoints.extend(addrs);
+        }
+    }
+    out.config = config;
+    Ok(out)
+}
+
+/// Builds the WASI context for `grant`: no environment, no arguments, no
+/// stdin, stdout discarded, stderr shared with the host, the one directory
+/// preopened, and TCP connections only to the granted endpoints.
+pub fn wasi_ctx(grant: &Grant) -> Result<WasiCtx, String> {
+    let mut b = WasiCtxBuilder::new();
+    b.inherit_stderr();
+    if let Some((dir, access)) = &grant.dir {
+        let perms = match access {
+            FsAccess::Read => FsPerms::ReadOnly,
+            FsAccess::ReadWrite => FsPerms::ReadWrite,
+        };
+        let guest = dir.display().to_string();
+        b.preopened_dir(dir, &guest, perms)
+            .map_err(|e| format!("cannot open {}: {e}", dir.display()))?;
+    }
+    let allowed: Arc<HashSet<SocketAddr>> = Arc::new(grant.endpoints.iter().copied().collect());
+    let any_network = !allowed.is_empty();
+    b.allow_tcp(any_network);
+    b.allow_udp(false);
+    b.allow_ip_name_lookup(any_network);
+    b.socket_addr_check(move |addr, use_| {
+        let ok = match use_ {
+            // connect() binds implicitly to the wildcard address first.
+            SocketAddrUse::TcpBind => addr.ip().is_unspecified() && addr.port() == 0,
+            SocketAddrUse::TcpConnect => allowed.contains(&addr),
+            _ => false,
+        };
+        if !ok {
+            tracing::warn!(%addr, ?use_, "sandbox denied a socket operation");
+        }
+        Box::pin(async move { ok })
+    });
+    Ok(b.build())
+}
