@@ -31,6 +31,7 @@ pub fn exit_code_for(e: &anyhow::Error) -> u8 {
     }
     match e.downcast_ref::<PipelineError>() {
         Some(PipelineError::Config(_)) => EXIT_USAGE,
+        Some(PipelineError::Connector(f)) if f.is_config_error() => EXIT_USAGE,
         _ => EXIT_FAILURE,
     }
 }

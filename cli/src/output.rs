@@ -2,6 +2,7 @@
 
 use anyhow::Result;
 use rapidbyte_host::pipeline::{decode_schema, PipelineReport};
+use rapidbyte_host::runtime::bindings::sync_mode_name;
 use rapidbyte_host::runtime::bindings::types::{Catalog, ValidationResult, ValidationStatus};
 use rapidbyte_host::state::{CursorRow, RunRow};
 
@@ -86,7 +87,7 @@ pub fn print_catalog(catalog: &Catalog, json: bool) -> Result<()> {
         let modes: Vec<String> = s
             .supported_sync_modes
             .iter()
-            .map(|m| format!("{m:?}").to_lowercase())
+            .map(|m| sync_mode_name(*m).to_string())
             .collect();
         if json {
             out.push(serde_json::json!({

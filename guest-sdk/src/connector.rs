@@ -98,7 +98,17 @@ thread_local! {
 
 fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
-        crate::log::error(&format!("connector panicked: {info}"));
+        let what = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "(no message)".to_string());
+        let at = info
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        crate::log::error(&format!("connector panicked{at}: {what}"));
     }));
 }
 

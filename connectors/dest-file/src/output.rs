@@ -201,7 +201,9 @@ impl Output {
     /// Makes everything written so far durable: finishes the temporary file,
     /// syncs it and renames it over the target. Later rows append to it.
     pub fn commit(&mut self) -> Result<()> {
-        if self.committed && self.writer.is_none() {
+        // Nothing new since the last commit, or an append run that received
+        // no rows: the target already holds everything.
+        if self.writer.is_none() && (self.committed || (self.append && self.target.exists())) {
             return Ok(());
         }
         self.start()?;

@@ -50,9 +50,9 @@ pub struct Config {
     pub csv: CsvOptions,
     /// Declared schemas: stream -> column -> type (`int64`, `float64`,
     /// `utf8`, `bool`, `date`, `timestamp`, `timestamptz`, `decimal(p,s)`...).
-    /// Streams without one are inferred.
+    /// Streams without one are inferred. Column order is kept.
     #[serde(default)]
-    pub schemas: BTreeMap<String, BTreeMap<String, String>>,
+    pub schemas: BTreeMap<String, serde_json::Map<String, serde_json::Value>>,
     /// Rows sampled to infer a CSV/JSONL schema.
     #[serde(default = "default_infer_rows")]
     pub infer_rows: usize,

@@ -26,7 +26,7 @@ pub struct StreamFiles {
 fn format_of(config: &Config, path: &Path) -> Option<Format> {
     let ext = path.extension()?.to_str()?.to_ascii_lowercase();
     let by_ext = match ext.as_str() {
-        "csv" | "tsv" => Format::Csv,
+        "csv" => Format::Csv,
         "jsonl" | "ndjson" => Format::Jsonl,
         "parquet" => Format::Parquet,
         _ => return None,
@@ -62,8 +62,8 @@ pub fn list_streams(config: &Config) -> Result<Vec<StreamFiles>> {
     let root = Path::new(&config.path);
     let mut streams = Vec::new();
     for path in sorted_entries(root)? {
-        let Some(stem) = path
-            .file_stem()
+        let named = if path.is_dir() { path.file_name() } else { path.file_stem() };
+        let Some(stem) = named
             .and_then(|s| s.to_str())
             .map(str::to_string)
         else {
@@ -138,6 +138,7 @@ pub fn read_file(
         Format::Csv => {
             let reader = arrow_csv::ReaderBuilder::new(schema.clone())
                 .with_header(config.csv.has_header)
+                .with_header_validation(config.csv.has_header)
                 .with_delimiter(config.delimiter())
                 .with_batch_size(batch_rows)
                 .build(BufReader::with_capacity(1 << 20, file))

@@ -17,6 +17,8 @@ pub fn stream_schema(config: &Config, sf: &StreamFiles) -> Result<Arc<Schema>> {
     if let Some(columns) = config.schemas.get(&sf.name) {
         let mut fields = Vec::with_capacity(columns.len());
         for (name, ty) in columns {
+            let text = ty.to_string();
+            let ty = ty.as_str().unwrap_or(&text);
             let dt = parse_type(ty).ok_or_else(|| {
                 ConnectorError::config(
                     "unknown_type",

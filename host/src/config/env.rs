@@ -3,9 +3,9 @@
 use serde_norway::Value;
 
 /// Replaces `${NAME}` in every string of `value` with the environment
-/// variable `NAME` (`$${` escapes a literal `${`). A string that is exactly
-/// one `${NAME}` is re-read as a YAML scalar, so `port: ${PG_PORT}` becomes
-/// a number. Errors name the key path and the variable.
+/// variable `NAME` (`$${` escapes a literal `${`). Substituted values stay
+/// strings (a password `12345` stays text); numeric settings accept numeric
+/// strings. Errors name the key path and the variable.
 pub fn substitute(
     value: &mut Value,
     path: &str,
@@ -16,21 +16,12 @@ pub fn substitute(
             if !s.contains("${") {
                 return Ok(());
             }
-            let whole = s.starts_with("${") && s.ends_with('}') && s.matches("${").count() == 1;
-            let replaced = expand(s, lookup).map_err(|var| {
+            *s = expand(s, lookup).map_err(|var| {
                 (
                     path.to_string(),
                     format!("environment variable `{var}` is not set"),
                 )
             })?;
-            if whole {
-                *value = match serde_norway::from_str::<Value>(&replaced) {
-                    Ok(v @ (Value::Number(_) | Value::Bool(_))) => v,
-                    _ => Value::String(replaced),
-                };
-            } else {
-                *s = replaced;
-            }
             Ok(())
         }
         Value::Mapping(map) => {
@@ -101,7 +92,7 @@ mod tests {
             serde_norway::from_str("a: ${HOST}\nb: ${PORT}\nc: x-${HOST}-y\nd: $${HOST}").unwrap();
         substitute(&mut v, "", &env).unwrap();
         assert_eq!(v["a"], Value::String("db.local".into()));
-        assert_eq!(v["b"], Value::Number(5432.into()));
+        assert_eq!(v["b"], Value::String("5432".into()));
         assert_eq!(v["c"], Value::String("x-db.local-y".into()));
         assert_eq!(v["d"], Value::String("${HOST}".into()));
     }

@@ -20,6 +20,8 @@ pub struct PipelineConfig {
     /// `rapidbyte.toml`, else the file's own directory. Relative paths in
     /// the pipeline resolve against it.
     pub project_dir: PathBuf,
+    /// Whether a `rapidbyte.toml` marks `project_dir` as a workspace.
+    pub in_project: bool,
     /// The parsed document.
     pub spec: PipelineSpec,
 }
@@ -199,7 +201,7 @@ pub struct ResourcesSpec {
     #[serde(default = "default_max_batch_bytes")]
     pub max_batch_bytes: ByteSize,
     /// Streams synced at once (default 4).
-    #[serde(default = "default_parallelism")]
+    #[serde(default = "default_parallelism", deserialize_with = "count")]
     pub parallelism: usize,
     /// Bytes buffered between source and destination of one stream
     /// (default: twice `max_batch_bytes`, at least 1mb).
@@ -244,6 +246,23 @@ fn default_parallelism() -> usize {
 fn default_timeout() -> HumanDuration {
     HumanDuration(Duration::from_secs(24 * 3600))
 }
+/// A count written as a number or a numeric string (e.g. from `${VAR}`).
+fn count<'de, D: Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Num(usize),
+        Text(String),
+    }
+    match Raw::deserialize(d).map_err(|_| serde::de::Error::custom("expected a whole number"))? {
+        Raw::Num(n) => Ok(n),
+        Raw::Text(t) => t
+            .trim()
+            .parse()
+            .map_err(|_| serde::de::Error::custom(format!("`{t}` is not a whole number"))),
+    }
+}
+
 fn empty_object() -> serde_json::Value {
     serde_json::Value::Object(Default::default())
 }
@@ -355,14 +374,14 @@ impl PipelineConfig {
         validate(&spec).map_err(|(p, m)| invalid(&p, m))?;
         let abs = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
         let dir = abs.parent().map(Path::to_path_buf).unwrap_or_default();
-        let project_dir = dir
+        let project = dir
             .ancestors()
             .find(|d| d.join("rapidbyte.toml").is_file())
-            .map(Path::to_path_buf)
-            .unwrap_or(dir);
+            .map(Path::to_path_buf);
         Ok(PipelineConfig {
             file: file.to_path_buf(),
-            project_dir,
+            in_project: project.is_some(),
+            project_dir: project.unwrap_or(dir),
             spec,
         })
     }
@@ -377,11 +396,13 @@ impl PipelineConfig {
         }
     }
 
-    /// The SQLite state file this pipeline uses.
+    /// The SQLite state file this pipeline uses: `state.connection`, else
+    /// `.rapidbyte/state.db` in the project, else `$RAPIDBYTE_HOME/state.db`.
     pub fn state_path(&self) -> PathBuf {
         match &self.spec.state.connection {
             Some(c) => self.resolve_path(c.strip_prefix("sqlite://").unwrap_or(c)),
-            None => self.project_dir.join(".rapidbyte").join("state.db"),
+            None if self.in_project => self.project_dir.join(".rapidbyte").join("state.db"),
+            None => crate::registry::rapidbyte_home().join("state.db"),
         }
     }
 }

@@ -11,6 +11,7 @@ use arrow_schema::SchemaRef;
 use super::PipelineError;
 use crate::config::{PipelineConfig, SyncModeSpec, WriteModeSpec};
 use crate::registry::{self, ConnectorKind, ConnectorRef};
+use crate::runtime::bindings::sync_mode_name;
 use crate::runtime::bindings::types::{
     Catalog, MergeSpec, StreamSelection, SyncMode, ValidationResult, WriteMode,
 };
@@ -63,28 +64,28 @@ fn load_side(
     runtime: &Runtime,
     reference: &str,
     config: &serde_json::Value,
-    at: &str,
+    (use_at, config_at): (&str, &str),
     want: ConnectorKind,
     project_dir: &Path,
 ) -> Result<Side, PipelineError> {
     let connector = registry::resolve(reference, Some(project_dir))
-        .map_err(|e| PipelineError::Config(format!("`{at}.use`: {e}")))?;
+        .map_err(|e| PipelineError::Config(format!("`{use_at}`: {e}")))?;
     let m = &connector.manifest;
-    m.check_config(config, &format!("{at}.config"))
+    m.check_config(config, config_at)
         .map_err(PipelineError::Config)?;
     if let Some(kind) = m.kind {
         if kind != want {
             return Err(PipelineError::Config(format!(
-                "`{at}.use`: `{reference}` is a {kind} connector, not a {want}"
+                "`{use_at}`: `{reference}` is a {kind} connector, not a {want}"
             )));
         }
     }
-    let grant = sandbox::grant(m, config, &format!("{at}.config"), project_dir)
+    let grant = sandbox::grant(m, config, config_at, project_dir)
         .map_err(PipelineError::Config)?;
     let component = runtime.load(&connector.wasm)?;
     if component.kind != want {
         return Err(PipelineError::Config(format!(
-            "`{at}.use`: {} exports the {} world, not {want}",
+            "`{use_at}`: {} exports the {} world, not {want}",
             connector.wasm.display(),
             component.kind
         )));
@@ -121,7 +122,7 @@ impl<'a> Prepared<'a> {
             runtime,
             &spec.source.use_,
             &spec.source.config,
-            "source",
+            ("source.use", "source.config"),
             ConnectorKind::Source,
             dir,
         )?;
@@ -129,7 +130,7 @@ impl<'a> Prepared<'a> {
             runtime,
             &spec.destination.use_,
             &spec.destination.config,
-            "destination",
+            ("destination.use", "destination.config"),
             ConnectorKind::Destination,
             dir,
         )?;
@@ -148,6 +149,20 @@ impl<'a> Prepared<'a> {
                 update_columns: d.update_columns.clone(),
             }),
         };
+        let mode_name = match d.write_mode {
+            WriteModeSpec::Append => "append",
+            WriteModeSpec::Replace => "replace",
+            WriteModeSpec::Upsert => "upsert",
+            WriteModeSpec::Merge => "merge",
+        };
+        let supported = &destination.connector.manifest.write_modes;
+        if !supported.is_empty() && !supported.iter().any(|m| m == mode_name) {
+            return Err(PipelineError::Config(format!(
+                "`destination.write_mode`: `{}` supports {}, not {mode_name}",
+                destination.connector.manifest.name,
+                supported.join(", ")
+            )));
+        }
         let mut prepared = Prepared {
             config,
             runtime,
@@ -260,8 +275,20 @@ impl<'a> Prepared<'a> {
             };
             if !desc.supported_sync_modes.contains(&mode) {
                 return Err(PipelineError::Config(format!(
-                    "`{at}.sync_mode`: stream `{}` does not support {:?}; it supports {:?}",
-                    s.name, mode, desc.supported_sync_modes
+                    "`{at}.sync_mode`: stream `{}` does not support {}; it supports {}",
+                    s.name,
+                    sync_mode_name(mode),
+                    desc.supported_sync_modes
+                        .iter()
+                        .map(|m| sync_mode_name(*m))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            if mode == SyncMode::Incremental && matches!(self.write_mode, WriteMode::Replace) {
+                return Err(PipelineError::Config(format!(
+                    "`destination.write_mode`: replace would keep only the new rows of incremental stream `{}`; use append (or upsert where the destination supports it)",
+                    s.name
                 )));
             }
             let schema = decode_schema(&desc.schema)
@@ -324,7 +351,7 @@ pub fn discover_connector(
         runtime,
         reference,
         config,
-        "config",
+        ("connector", "--config"),
         ConnectorKind::Source,
         project_dir,
     )?;

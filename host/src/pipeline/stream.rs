@@ -9,7 +9,8 @@ use std::time::Instant;
 use super::channel::ByteChannel;
 use super::prepare::{Prepared, SelectedStream};
 use super::StreamReport;
-use crate::runtime::bindings::types::{ReadRequest, SyncMode, WriteRequest};
+use crate::runtime::bindings::sync_mode_name;
+use crate::runtime::bindings::types::{ReadRequest, WriteRequest};
 use crate::runtime::{
     ConnectorFailure, DestinationInstance, HostContext, Progress, Role, SourceInstance,
 };
@@ -156,7 +157,7 @@ impl Prepared<'_> {
             Ok(id) => id,
             Err(e) => return failed_report(stream, e.to_string()),
         };
-        tracing::info!(pipeline = %pipeline, stream = %name, mode = mode_name(stream.selection.sync_mode), "syncing stream");
+        tracing::info!(pipeline = %pipeline, stream = %name, mode = sync_mode_name(stream.selection.sync_mode), "syncing stream");
         let capacity =
             usize::try_from(self.config.spec.resources.channel_capacity()).unwrap_or(usize::MAX);
         let channel = Arc::new(ByteChannel::new(capacity));
@@ -199,7 +200,7 @@ impl Prepared<'_> {
         let dst_r = dst.as_ref().ok();
         let report = StreamReport {
             name: name.clone(),
-            sync_mode: mode_name(stream.selection.sync_mode).into(),
+            sync_mode: sync_mode_name(stream.selection.sync_mode).into(),
             records_read: src_r.map(|r| r.rows).unwrap_or(0),
             records_written: dst_r.map(|r| r.rows).unwrap_or(0),
             bytes: src_r.map(|r| r.bytes).unwrap_or(0),
@@ -247,18 +248,10 @@ fn join<T>(
     })
 }
 
-fn mode_name(m: SyncMode) -> &'static str {
-    match m {
-        SyncMode::FullRefresh => "full_refresh",
-        SyncMode::Incremental => "incremental",
-        SyncMode::Cdc => "cdc",
-    }
-}
-
 fn failed_report(stream: &SelectedStream, error: String) -> StreamReport {
     StreamReport {
         name: stream.selection.name.clone(),
-        sync_mode: mode_name(stream.selection.sync_mode).into(),
+        sync_mode: sync_mode_name(stream.selection.sync_mode).into(),
         records_read: 0,
         records_written: 0,
         bytes: 0,

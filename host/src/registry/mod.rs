@@ -5,7 +5,8 @@
 //! `source-file`) looked up, in order, in the directories of
 //! `RAPIDBYTE_CONNECTOR_PATH` (`:`-separated), `<project>/connectors` and
 //! `$RAPIDBYTE_HOME/plugins` (default `~/.rapidbyte/plugins`). In each,
-//! `<name>/rapidbyte-plugin.yaml` or `<name>/<version>/rapidbyte-plugin.yaml`.
+//! `<name>/<version>/`, `<name>/v<version>/` or `<name>/` holding
+//! `rapidbyte-plugin.yaml`; the first one with the requested version wins.
 
 pub mod manifest;
 
@@ -92,12 +93,15 @@ pub fn search_dirs(project_dir: Option<&Path>) -> Vec<PathBuf> {
     dirs
 }
 
+fn manifest_in(reference: &str, dir: &Path) -> Result<Manifest, RegistryError> {
+    Manifest::load(&dir.join(MANIFEST_FILE)).map_err(|message| RegistryError::BadManifest {
+        reference: reference.into(),
+        message,
+    })
+}
+
 fn from_dir(reference: &str, dir: &Path) -> Result<ConnectorRef, RegistryError> {
-    let manifest =
-        Manifest::load(&dir.join(MANIFEST_FILE)).map_err(|message| RegistryError::BadManifest {
-            reference: reference.into(),
-            message,
-        })?;
+    let manifest = manifest_in(reference, dir)?;
     let wasm = dir.join(&manifest.wasm.entrypoint);
     if !wasm.is_file() {
         return Err(RegistryError::MissingWasm {
@@ -123,9 +127,11 @@ pub fn resolve(reference: &str, project_dir: Option<&Path>) -> Result<ConnectorR
     }
     if as_path.is_file() && as_path.extension().is_some_and(|e| e == "wasm") {
         let dir = as_path.parent().unwrap_or(Path::new("."));
-        let mut found = from_dir(reference, dir)?;
-        found.wasm = as_path;
-        return Ok(found);
+        return Ok(ConnectorRef {
+            reference: reference.into(),
+            manifest: manifest_in(reference, dir)?,
+            wasm: as_path,
+        });
     }
     let bare = reference.strip_prefix("rapidbyte/").unwrap_or(reference);
     let (name, version) = match bare.split_once('@') {
@@ -133,27 +139,33 @@ pub fn resolve(reference: &str, project_dir: Option<&Path>) -> Result<ConnectorR
         None => (bare, None),
     };
     let dirs = search_dirs(project_dir);
+    let mut mismatch = None;
     for base in &dirs {
         let mut candidates = vec![base.join(name)];
         if let Some(v) = version {
+            candidates.insert(0, base.join(name).join(format!("v{v}")));
             candidates.insert(0, base.join(name).join(v));
         }
         for dir in candidates {
-            if dir.join(MANIFEST_FILE).is_file() {
-                let found = from_dir(reference, &dir)?;
-                if let Some(v) = version {
-                    if found.manifest.version != v {
-                        return Err(RegistryError::VersionMismatch {
-                            reference: reference.into(),
-                            wanted: v.into(),
-                            found: found.manifest.version.clone(),
-                            dir,
-                        });
-                    }
+            if !dir.join(MANIFEST_FILE).is_file() {
+                continue;
+            }
+            let found = from_dir(reference, &dir)?;
+            match version {
+                Some(v) if found.manifest.version != v => {
+                    mismatch.get_or_insert(RegistryError::VersionMismatch {
+                        reference: reference.into(),
+                        wanted: v.into(),
+                        found: found.manifest.version.clone(),
+                        dir,
+                    });
                 }
-                return Ok(found);
+                _ => return Ok(found),
             }
         }
+    }
+    if let Some(e) = mismatch {
+        return Err(e);
     }
     Err(RegistryError::NotFound {
         reference: reference.into(),

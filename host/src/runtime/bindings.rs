@@ -42,3 +42,12 @@ pub mod transform {
 
 /// The contract's data types (`rapidbyte:connector/types`).
 pub use source::rapidbyte::connector::types;
+
+/// The pipeline YAML spelling of a sync mode (`full_refresh`...).
+pub fn sync_mode_name(mode: types::SyncMode) -> &'static str {
+    match mode {
+        types::SyncMode::FullRefresh => "full_refresh",
+        types::SyncMode::Incremental => "incremental",
+        types::SyncMode::Cdc => "cdc",
+    }
+}

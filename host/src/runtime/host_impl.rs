@@ -183,6 +183,14 @@ impl HostState {
         host_error(ErrorCategory::Data, code, message)
     }
 
+    /// Destinations keep their own state apart from the source's cursors.
+    fn state_key(&self, key: &str) -> String {
+        match self.ctx.role {
+            Role::Destination { .. } => format!("destination:{key}"),
+            _ => key.to_string(),
+        }
+    }
+
     /// Commits the acknowledged checkpoint, if any.
     pub(crate) fn commit_pending(&mut self) -> Result<(), String> {
         let Some(cp) = self.pending_ack.take() else {
@@ -344,6 +352,7 @@ impl Host for HostState {
     }
 
     fn get_state(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+        let key = self.state_key(&key);
         let Some(state) = &self.ctx.state else {
             return Ok(None);
         };
@@ -392,8 +401,7 @@ impl Host for HostState {
                 }
             }
             Role::Destination { .. } => {
-                self.pending_ack = None;
-                let key = format!("destination:{key}");
+                let key = self.state_key(&key);
                 let Some(state) = &self.ctx.state else {
                     return Ok(Ok(()));
                 };

@@ -55,6 +55,11 @@ pub struct ConnectorFailure {
 }
 
 impl ConnectorFailure {
+    /// Whether the connector rejected its configuration.
+    pub fn is_config_error(&self) -> bool {
+        matches!(&self.kind, FailureKind::Error { category, .. } if category == "config")
+    }
+
     /// Whether this failure only echoes a failure elsewhere.
     pub fn is_cancellation(&self) -> bool {
         matches!(self.kind, FailureKind::Cancelled(_))

@@ -129,12 +129,9 @@ impl Runtime {
 
     /// Loads a component through the AOT cache (once per path per process).
     pub fn load(&self, path: &Path) -> Result<LoadedComponent, RuntimeError> {
-        if let Some(c) = self
-            .loaded
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(path)
-        {
+        // Held while compiling, so concurrent loads of one file compile once.
+        let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = loaded.get(path) {
             return Ok(c.clone());
         }
         let start = Instant::now();
@@ -154,18 +151,15 @@ impl Runtime {
                 exports: exports.join(", "),
             }
         })?;
-        let loaded = LoadedComponent {
+        let component = LoadedComponent {
             component,
             kind,
             sha256,
             from_cache,
             load_time: start.elapsed(),
         };
-        self.loaded
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(path.to_path_buf(), loaded.clone());
-        Ok(loaded)
+        loaded.insert(path.to_path_buf(), component.clone());
+        Ok(component)
     }
 
     /// Compiles a component without the cache (benchmarks).

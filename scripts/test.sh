@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The test command (CI runs exactly this): formatting, lints, the WIT drift
+# check, every unit test and the end-to-end tests with real components.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+"$root/scripts/install-deps.sh"
+export PATH="$HOME/.cargo/bin:$PATH"
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/rapidbyte-target}
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
+
+step() { echo; echo "==> $*"; local t=$SECONDS; "$@"; echo "    ($((SECONDS - t))s)"; }
+
+step cargo fmt --all --check
+step cargo fmt --all --check --manifest-path connectors/Cargo.toml
+step "$root/scripts/build-connectors.sh" --tests
+step cargo clippy --locked --workspace --all-targets -- -D warnings
+for pkg in rapidbyte-guest-sdk source-file dest-file hostile; do
+  features=""
+  [ "$pkg" = rapidbyte-guest-sdk ] && features="--features source"
+  step cargo clippy --locked --manifest-path connectors/Cargo.toml --target wasm32-wasip2 -p "$pkg" $features -- -D warnings
+done
+step cargo test --locked --workspace
+step cargo test --locked --manifest-path connectors/Cargo.toml -p rapidbyte-guest-sdk --features source
+echo; echo "all tests passed"

@@ -1,0 +1,134 @@
+//! The sandbox rules, proven with the deliberately hostile component in
+//! `tests/components/hostile`: every misbehaviour fails its stream with a
+//! clear error naming connector and stream, and the host carries on.
+
+use std::net::TcpListener;
+use std::time::{Duration, Instant};
+
+use rapidbyte_tests::Project;
+
+const NO_CAPS: &str =
+    "name: hostile\nversion: 0.1.0\nkind: source\nwasm:\n  entrypoint: hostile.wasm\n";
+
+fn hostile_pipeline(component_dir: &str, mode: &str, target: &str, resources: &str) -> String {
+    format!(
+        "version: \"1.0\"\npipeline: hostile\nsource:\n  use: {component_dir}\n  config:\n    mode: {mode}\n    target: \"{target}\"\ndestination:\n  use: rapidbyte/dest-file\n  config:\n    path: out\n  write_mode: replace\n{resources}"
+    )
+}
+
+/// Runs the hostile source in `mode` and returns the stream's error.
+fn failure(p: &Project, mode: &str, target: &str, resources: &str) -> String {
+    p.component_with_manifest("hostile", "hostile", NO_CAPS);
+    let report = p
+        .run(&hostile_pipeline("components/hostile", mode, target, resources))
+        .unwrap_or_else(|e| panic!("setup failed: {e}"));
+    let s = &report.streams[0];
+    assert_eq!(s.records_written, 0);
+    assert!(!p.path().join("out/hostile.parquet").exists(), "nothing must be written");
+    s.error.clone().unwrap_or_else(|| panic!("mode {mode} should fail"))
+}
+
+/// After a hostile run, the same engine still runs a healthy pipeline.
+fn host_still_works(p: &Project) {
+    let report = p.run_ok(&hostile_pipeline("components/hostile", "ok", "", ""));
+    assert_eq!(report.streams[0].records_written, 3);
+}
+
+#[test]
+fn undeclared_network_access_is_denied() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let p = Project::new();
+    let err = failure(&p, "connect", &addr, "");
+    assert!(err.contains("connector `hostile`") && err.contains("stream `hostile`"), "{err}");
+    assert!(err.contains("connect to") && err.contains("failed"), "{err}");
+    assert!(listener.accept().is_err(), "the listener must not have seen a connection");
+    host_still_works(&p);
+}
+
+#[test]
+fn declared_network_access_is_granted_exactly() {
+    let allowed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let other = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = allowed.local_addr().unwrap().port();
+    let manifest = format!(
+        "{NO_CAPS}capabilities:\n  network:\n    allowed_hosts:\n      - host: 127.0.0.1\n        port: {port}\n"
+    );
+    let p = Project::new();
+    p.component_with_manifest("hostile", "granted", &manifest);
+    let ok = p.run_ok(&hostile_pipeline("components/granted", "connect", &format!("127.0.0.1:{port}"), ""));
+    assert_eq!(ok.streams[0].records_written, 1, "the declared endpoint is reachable");
+    let other_addr = other.local_addr().unwrap().to_string();
+    let denied = p.run(&hostile_pipeline("components/granted", "connect", &other_addr, "")).unwrap();
+    let err = denied.streams[0].error.clone().expect("another port must be denied");
+    assert!(err.contains("connect to"), "{err}");
+}
+
+#[test]
+fn runtime_hosts_grant_only_the_configured_endpoint() {
+    let db = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = db.local_addr().unwrap().port();
+    let manifest = format!("{NO_CAPS}capabilities:\n  network:\n    runtime_hosts: true\n");
+    let p = Project::new();
+    p.component_with_manifest("hostile", "dbish", &manifest);
+    let yaml = |target: &str| {
+        format!(
+            "version: \"1.0\"\npipeline: h\nsource:\n  use: components/dbish\n  config:\n    mode: connect\n    target: \"{target}\"\n    host: 127.0.0.1\n    port: {port}\ndestination:\n  use: rapidbyte/dest-file\n  config:\n    path: out\n  write_mode: replace\n"
+        )
+    };
+    let ok = p.run_ok(&yaml(&format!("127.0.0.1:{port}")));
+    assert_eq!(ok.streams[0].records_written, 1);
+    let elsewhere = p.run(&yaml(&format!("127.0.0.1:{}", port.wrapping_add(1).max(1)))).unwrap();
+    assert!(elsewhere.streams[0].error.is_some());
+    // Without the host key the grant cannot be computed: a config error.
+    let missing = "version: \"1.0\"\npipeline: h\nsource:\n  use: components/dbish\n  config:\n    mode: connect\ndestination:\n  use: rapidbyte/dest-file\n";
+    let err = p.run(missing).err().expect("must fail").to_string();
+    assert!(err.contains("source.config.host"), "{err}");
+}
+
+#[test]
+fn files_outside_the_granted_directory_are_unreachable() {
+    let p = Project::new();
+    let secret = p.write("secret.txt", "top secret");
+    let err = failure(&p, "read-file", secret.to_str().unwrap(), "");
+    assert!(err.contains("open") && err.contains("failed"), "{err}");
+    let err = failure(&p, "read-file", "/etc/passwd", "");
+    assert!(err.contains("failed"), "{err}");
+    host_still_works(&p);
+}
+
+#[test]
+fn an_infinite_loop_is_stopped_by_the_time_limit() {
+    let p = Project::new();
+    let start = Instant::now();
+    let err = failure(&p, "loop", "", "resources:\n  timeout: 2s\n");
+    let took = start.elapsed();
+    assert!(err.contains("time limit") && err.contains("hostile"), "{err}");
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    host_still_works(&p);
+}
+
+#[test]
+fn allocating_past_the_memory_cap_is_stopped() {
+    let p = Project::new();
+    let err = failure(&p, "oom", "", "resources:\n  max_memory: 64mb\n");
+    assert!(err.contains("memory limit of 64 MiB") && err.contains("hostile"), "{err}");
+    host_still_works(&p);
+}
+
+#[test]
+fn a_panic_is_a_clean_error() {
+    let p = Project::new();
+    let err = failure(&p, "panic", "", "");
+    assert!(err.contains("panics on purpose") && err.contains("stream `hostile`"), "{err}");
+    host_still_works(&p);
+}
+
+#[test]
+fn a_malformed_arrow_frame_is_a_clean_error() {
+    let p = Project::new();
+    let err = failure(&p, "bad-ipc", "", "");
+    assert!(err.contains("malformed Arrow IPC") && err.contains("hostile"), "{err}");
+    host_still_works(&p);
+}
