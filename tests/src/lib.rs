@@ -63,9 +63,7 @@ pub fn init_env() {
 pub fn runtime() -> &'static Runtime {
     static RT: OnceLock<Runtime> = OnceLock::new();
     init_env();
-    RT.get_or_init(|| {
-        Runtime::new(&target_dir().join("rapidbyte-test-home")).expect("runtime")
-    })
+    RT.get_or_init(|| Runtime::new(&target_dir().join("rapidbyte-test-home")).expect("runtime"))
 }
 
 /// A throwaway project directory (with `rapidbyte.toml`).
@@ -127,7 +125,9 @@ impl Project {
 
     /// Runs and asserts every stream succeeded.
     pub fn run_ok(&self, yaml: &str) -> PipelineReport {
-        let report = self.run(yaml).unwrap_or_else(|e| panic!("pipeline failed to start: {e}"));
+        let report = self
+            .run(yaml)
+            .unwrap_or_else(|e| panic!("pipeline failed to start: {e}"));
         for s in &report.streams {
             assert!(s.error.is_none(), "stream {} failed: {:?}", s.name, s.error);
         }
@@ -175,8 +175,13 @@ pub fn i64_column(batches: &[RecordBatch], name: &str) -> Vec<i64> {
     batches
         .iter()
         .flat_map(|b| {
-            let col = b.column_by_name(name).unwrap_or_else(|| panic!("no column {name}"));
-            col.as_primitive::<Int64Type>().iter().map(|v| v.expect("non-null")).collect::<Vec<_>>()
+            let col = b
+                .column_by_name(name)
+                .unwrap_or_else(|| panic!("no column {name}"));
+            col.as_primitive::<Int64Type>()
+                .iter()
+                .map(|v| v.expect("non-null"))
+                .collect::<Vec<_>>()
         })
         .collect()
 }

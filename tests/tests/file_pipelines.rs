@@ -37,10 +37,22 @@ fn csv_to_parquet_keeps_types_and_values() {
     let batches = p.read_parquet("out/raw/users.parquet");
     assert_eq!(rows(&batches), 3);
     let schema = batches[0].schema();
-    assert_eq!(schema.field_with_name("id").unwrap().data_type(), &DataType::Int64);
-    assert_eq!(schema.field_with_name("score").unwrap().data_type(), &DataType::Float64);
-    assert_eq!(schema.field_with_name("active").unwrap().data_type(), &DataType::Boolean);
-    assert_eq!(schema.field_with_name("joined").unwrap().data_type(), &DataType::Date32);
+    assert_eq!(
+        schema.field_with_name("id").unwrap().data_type(),
+        &DataType::Int64
+    );
+    assert_eq!(
+        schema.field_with_name("score").unwrap().data_type(),
+        &DataType::Float64
+    );
+    assert_eq!(
+        schema.field_with_name("active").unwrap().data_type(),
+        &DataType::Boolean
+    );
+    assert_eq!(
+        schema.field_with_name("joined").unwrap().data_type(),
+        &DataType::Date32
+    );
     assert!(matches!(
         schema.field_with_name("updated_at").unwrap().data_type(),
         DataType::Timestamp(_, None)
@@ -54,7 +66,10 @@ fn csv_to_parquet_keeps_types_and_values() {
         .map(|v| v.unwrap().to_string())
         .collect();
     assert_eq!(names, ["Ada", "O'Brien, Pat", "Zoë 李雷"]);
-    let score = batches[0].column_by_name("score").unwrap().as_primitive::<Float64Type>();
+    let score = batches[0]
+        .column_by_name("score")
+        .unwrap()
+        .as_primitive::<Float64Type>();
     assert_eq!(score.value(1), 2.25);
     assert!(score.is_null(2));
     let ts = batches[0].column_by_name("updated_at").unwrap();
@@ -93,7 +108,8 @@ fn incremental_reads_nothing_then_exactly_the_appended_rows() {
     assert_eq!(ids, vec![1, 2, 3, 4, 5], "no row lost or duplicated");
 
     // The cursor is in the state database, committed after the write.
-    let state = rapidbyte_host::state::SqliteState::open(&p.path().join(".rapidbyte/state.db")).unwrap();
+    let state =
+        rapidbyte_host::state::SqliteState::open(&p.path().join(".rapidbyte/state.db")).unwrap();
     use rapidbyte_host::state::StateBackend;
     let cur = state.get_cursor("t", "users").unwrap().unwrap();
     assert_eq!(cur.cursor_field.as_deref(), Some("id"));
@@ -107,11 +123,19 @@ fn incremental_reads_nothing_then_exactly_the_appended_rows() {
 fn incremental_on_a_timestamp_cursor_with_a_directory_stream() {
     let p = Project::new();
     p.write("data/events/2024-01.jsonl", "{\"id\": 1, \"at\": \"2024-01-01T00:00:00\", \"kind\": \"a\"}\n{\"id\": 2, \"at\": \"2024-01-02T00:00:00\", \"kind\": \"b\"}\n");
-    let yaml = pipeline(&incremental("events", "at"), "    path: out\n    format: jsonl\n", "append", "");
+    let yaml = pipeline(
+        &incremental("events", "at"),
+        "    path: out\n    format: jsonl\n",
+        "append",
+        "",
+    );
     let first = p.run_ok(&yaml);
     assert_eq!(first.streams[0].records_written, 2);
     // A new file in the stream's directory: only its newer rows are read.
-    p.write("data/events/2024-02.jsonl", "{\"id\": 3, \"at\": \"2024-02-01T00:00:00\", \"kind\": \"c\"}\n");
+    p.write(
+        "data/events/2024-02.jsonl",
+        "{\"id\": 3, \"at\": \"2024-02-01T00:00:00\", \"kind\": \"c\"}\n",
+    );
     let second = p.run_ok(&yaml);
     assert_eq!(second.streams[0].records_read, 1);
     let out = std::fs::read_to_string(p.path().join("out/events.jsonl")).unwrap();
@@ -130,14 +154,31 @@ fn parquet_source_and_csv_destination_with_declared_schema() {
     );
     p.run_ok(&yaml);
     let batches = p.read_parquet("pq/users.parquet");
-    assert_eq!(batches[0].schema().field_with_name("id").unwrap().data_type(), &DataType::Int32);
-    assert_eq!(batches[0].schema().field_with_name("score").unwrap().data_type(), &DataType::Utf8);
+    assert_eq!(
+        batches[0]
+            .schema()
+            .field_with_name("id")
+            .unwrap()
+            .data_type(),
+        &DataType::Int32
+    );
+    assert_eq!(
+        batches[0]
+            .schema()
+            .field_with_name("score")
+            .unwrap()
+            .data_type(),
+        &DataType::Utf8
+    );
     // 2. That Parquet -> CSV.
     let yaml = "version: \"1.0\"\npipeline: t2\nsource:\n  use: rapidbyte/source-file\n  config:\n    path: pq\ndestination:\n  use: rapidbyte/dest-file\n  config:\n    path: csv\n    format: csv\n  write_mode: replace\n";
     let report = p.run_ok(yaml);
     assert_eq!(report.streams[0].records_written, 3);
     let csv = std::fs::read_to_string(p.path().join("csv/users.csv")).unwrap();
-    assert!(csv.starts_with("id,name,score,active,joined,updated_at\n"), "{csv}");
+    assert!(
+        csv.starts_with("id,name,score,active,joined,updated_at\n"),
+        "{csv}"
+    );
     assert!(csv.contains("\"O'Brien, Pat\""), "{csv}");
     assert_eq!(csv.lines().count(), 4);
 }
@@ -152,10 +193,25 @@ fn small_batches_and_parallel_streams() {
     p.write("data/a.csv", &big);
     p.write("data/b.csv", &big);
     p.write("data/c.csv", USERS);
-    let yaml = pipeline("", "    path: out\n", "replace", "resources:\n  max_batch_bytes: 64kb\n  parallelism: 2\n");
+    let yaml = pipeline(
+        "",
+        "    path: out\n",
+        "replace",
+        "resources:\n  max_batch_bytes: 64kb\n  parallelism: 2\n",
+    );
     let report = p.run_ok(&yaml);
-    let by_name = |n: &str| report.streams.iter().find(|s| s.name == n).unwrap().records_written;
-    assert_eq!((by_name("a"), by_name("b"), by_name("c")), (20_000, 20_000, 3));
+    let by_name = |n: &str| {
+        report
+            .streams
+            .iter()
+            .find(|s| s.name == n)
+            .unwrap()
+            .records_written
+    };
+    assert_eq!(
+        (by_name("a"), by_name("b"), by_name("c")),
+        (20_000, 20_000, 3)
+    );
     let a = read_parquet(&p.path().join("out/a.parquet"));
     assert_eq!(rows(&a), 20_000);
     assert_eq!(i64_column(&a, "n"), (0..20_000).collect::<Vec<i64>>());
@@ -175,15 +231,21 @@ fn a_bad_stream_fails_alone_and_names_its_file() {
     let good = report.streams.iter().find(|s| s.name == "good").unwrap();
     assert!(good.error.is_none(), "{:?}", good.error);
     let err = bad.error.as_deref().unwrap();
-    assert!(err.contains("bad.csv") && err.contains("source-file") && err.contains("`bad`"), "{err}");
+    assert!(
+        err.contains("bad.csv") && err.contains("source-file") && err.contains("`bad`"),
+        "{err}"
+    );
     // The failed replace left no output and no half-written file.
     assert!(!p.path().join("out/bad.parquet").exists());
     assert!(!report.success());
     // The failed run is recorded.
     use rapidbyte_host::state::StateBackend;
-    let state = rapidbyte_host::state::SqliteState::open(&p.path().join(".rapidbyte/state.db")).unwrap();
+    let state =
+        rapidbyte_host::state::SqliteState::open(&p.path().join(".rapidbyte/state.db")).unwrap();
     let runs = state.recent_runs("t", 10).unwrap();
-    assert!(runs.iter().any(|r| r.stream == "bad" && r.status == "failed" && r.error_message.is_some()));
+    assert!(runs
+        .iter()
+        .any(|r| r.stream == "bad" && r.status == "failed" && r.error_message.is_some()));
 }
 
 #[test]
@@ -217,7 +279,12 @@ fn configuration_mistakes_are_reported_before_running() {
     for (yaml, expected) in cases {
         let msg = match p.run(&yaml) {
             Err(e) => e.to_string(),
-            Ok(r) => r.streams.iter().filter_map(|s| s.error.clone()).collect::<Vec<_>>().join("; "),
+            Ok(r) => r
+                .streams
+                .iter()
+                .filter_map(|s| s.error.clone())
+                .collect::<Vec<_>>()
+                .join("; "),
         };
         assert!(msg.contains(expected), "expected `{expected}` in: {msg}");
     }

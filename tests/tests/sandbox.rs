@@ -20,12 +20,22 @@ fn hostile_pipeline(component_dir: &str, mode: &str, target: &str, resources: &s
 fn failure(p: &Project, mode: &str, target: &str, resources: &str) -> String {
     p.component_with_manifest("hostile", "hostile", NO_CAPS);
     let report = p
-        .run(&hostile_pipeline("components/hostile", mode, target, resources))
+        .run(&hostile_pipeline(
+            "components/hostile",
+            mode,
+            target,
+            resources,
+        ))
         .unwrap_or_else(|e| panic!("setup failed: {e}"));
     let s = &report.streams[0];
     assert_eq!(s.records_written, 0);
-    assert!(!p.path().join("out/hostile.parquet").exists(), "nothing must be written");
-    s.error.clone().unwrap_or_else(|| panic!("mode {mode} should fail"))
+    assert!(
+        !p.path().join("out/hostile.parquet").exists(),
+        "nothing must be written"
+    );
+    s.error
+        .clone()
+        .unwrap_or_else(|| panic!("mode {mode} should fail"))
 }
 
 /// After a hostile run, the same engine still runs a healthy pipeline.
@@ -41,9 +51,18 @@ fn undeclared_network_access_is_denied() {
     let addr = listener.local_addr().unwrap().to_string();
     let p = Project::new();
     let err = failure(&p, "connect", &addr, "");
-    assert!(err.contains("connector `hostile`") && err.contains("stream `hostile`"), "{err}");
-    assert!(err.contains("connect to") && err.contains("failed"), "{err}");
-    assert!(listener.accept().is_err(), "the listener must not have seen a connection");
+    assert!(
+        err.contains("connector `hostile`") && err.contains("stream `hostile`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("connect to") && err.contains("failed"),
+        "{err}"
+    );
+    assert!(
+        listener.accept().is_err(),
+        "the listener must not have seen a connection"
+    );
     host_still_works(&p);
 }
 
@@ -57,11 +76,29 @@ fn declared_network_access_is_granted_exactly() {
     );
     let p = Project::new();
     p.component_with_manifest("hostile", "granted", &manifest);
-    let ok = p.run_ok(&hostile_pipeline("components/granted", "connect", &format!("127.0.0.1:{port}"), ""));
-    assert_eq!(ok.streams[0].records_written, 1, "the declared endpoint is reachable");
+    let ok = p.run_ok(&hostile_pipeline(
+        "components/granted",
+        "connect",
+        &format!("127.0.0.1:{port}"),
+        "",
+    ));
+    assert_eq!(
+        ok.streams[0].records_written, 1,
+        "the declared endpoint is reachable"
+    );
     let other_addr = other.local_addr().unwrap().to_string();
-    let denied = p.run(&hostile_pipeline("components/granted", "connect", &other_addr, "")).unwrap();
-    let err = denied.streams[0].error.clone().expect("another port must be denied");
+    let denied = p
+        .run(&hostile_pipeline(
+            "components/granted",
+            "connect",
+            &other_addr,
+            "",
+        ))
+        .unwrap();
+    let err = denied.streams[0]
+        .error
+        .clone()
+        .expect("another port must be denied");
     assert!(err.contains("connect to"), "{err}");
 }
 
@@ -79,7 +116,9 @@ fn runtime_hosts_grant_only_the_configured_endpoint() {
     };
     let ok = p.run_ok(&yaml(&format!("127.0.0.1:{port}")));
     assert_eq!(ok.streams[0].records_written, 1);
-    let elsewhere = p.run(&yaml(&format!("127.0.0.1:{}", port.wrapping_add(1).max(1)))).unwrap();
+    let elsewhere = p
+        .run(&yaml(&format!("127.0.0.1:{}", port.wrapping_add(1).max(1))))
+        .unwrap();
     assert!(elsewhere.streams[0].error.is_some());
     // Without the host key the grant cannot be computed: a config error.
     let missing = "version: \"1.0\"\npipeline: h\nsource:\n  use: components/dbish\n  config:\n    mode: connect\ndestination:\n  use: rapidbyte/dest-file\n";
@@ -104,7 +143,10 @@ fn an_infinite_loop_is_stopped_by_the_time_limit() {
     let start = Instant::now();
     let err = failure(&p, "loop", "", "resources:\n  timeout: 2s\n");
     let took = start.elapsed();
-    assert!(err.contains("time limit") && err.contains("hostile"), "{err}");
+    assert!(
+        err.contains("time limit") && err.contains("hostile"),
+        "{err}"
+    );
     assert!(took < Duration::from_secs(30), "took {took:?}");
     host_still_works(&p);
 }
@@ -113,7 +155,10 @@ fn an_infinite_loop_is_stopped_by_the_time_limit() {
 fn allocating_past_the_memory_cap_is_stopped() {
     let p = Project::new();
     let err = failure(&p, "oom", "", "resources:\n  max_memory: 64mb\n");
-    assert!(err.contains("memory limit of 64 MiB") && err.contains("hostile"), "{err}");
+    assert!(
+        err.contains("memory limit of 64 MiB") && err.contains("hostile"),
+        "{err}"
+    );
     host_still_works(&p);
 }
 
@@ -121,7 +166,10 @@ fn allocating_past_the_memory_cap_is_stopped() {
 fn a_panic_is_a_clean_error() {
     let p = Project::new();
     let err = failure(&p, "panic", "", "");
-    assert!(err.contains("panics on purpose") && err.contains("stream `hostile`"), "{err}");
+    assert!(
+        err.contains("panics on purpose") && err.contains("stream `hostile`"),
+        "{err}"
+    );
     host_still_works(&p);
 }
 
@@ -129,6 +177,9 @@ fn a_panic_is_a_clean_error() {
 fn a_malformed_arrow_frame_is_a_clean_error() {
     let p = Project::new();
     let err = failure(&p, "bad-ipc", "", "");
-    assert!(err.contains("malformed Arrow IPC") && err.contains("hostile"), "{err}");
+    assert!(
+        err.contains("malformed Arrow IPC") && err.contains("hostile"),
+        "{err}"
+    );
     host_still_works(&p);
 }

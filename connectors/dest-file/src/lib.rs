@@ -87,13 +87,15 @@ impl Destination for FileDestination {
         let append = match &request.write_mode {
             WriteMode::Append => true,
             WriteMode::Replace => false,
-            other => return Err(ConnectorError::config(
-                "write_mode_unsupported",
-                format!(
+            other => {
+                return Err(ConnectorError::config(
+                    "write_mode_unsupported",
+                    format!(
                     "stream `{}`: dest-file supports write_mode append or replace, not {other:?}",
                     request.stream_name
                 ),
-            )),
+                ))
+            }
         };
         let schema = ipc::decode_schema(&request.schema)?;
         let mut out = Output::open(&self.config, &request.stream_name, schema, append)?;

@@ -62,11 +62,12 @@ pub fn list_streams(config: &Config) -> Result<Vec<StreamFiles>> {
     let root = Path::new(&config.path);
     let mut streams = Vec::new();
     for path in sorted_entries(root)? {
-        let named = if path.is_dir() { path.file_name() } else { path.file_stem() };
-        let Some(stem) = named
-            .and_then(|s| s.to_str())
-            .map(str::to_string)
-        else {
+        let named = if path.is_dir() {
+            path.file_name()
+        } else {
+            path.file_stem()
+        };
+        let Some(stem) = named.and_then(|s| s.to_str()).map(str::to_string) else {
             continue;
         };
         if path.is_dir() {

@@ -80,8 +80,7 @@ fn load_side(
             )));
         }
     }
-    let grant = sandbox::grant(m, config, config_at, project_dir)
-        .map_err(PipelineError::Config)?;
+    let grant = sandbox::grant(m, config, config_at, project_dir).map_err(PipelineError::Config)?;
     let component = runtime.load(&connector.wasm)?;
     if component.kind != want {
         return Err(PipelineError::Config(format!(

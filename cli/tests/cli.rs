@@ -1,0 +1,204 @@
+//! The `rapidbyte` binary: exit codes, messages and the summary, run as a
+//! user would run it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_BIN_EXE_rapidbyte"))
+                .ancestors()
+                .nth(2)
+                .unwrap()
+                .to_path_buf()
+        })
+}
+
+fn rapidbyte(dir: &Path, args: &[&str]) -> Output {
+    let target = target_dir();
+    let connectors = target.join("rapidbyte-connectors");
+    assert!(
+        connectors.is_dir(),
+        "{} missing: run scripts/build-connectors.sh first",
+        connectors.display()
+    );
+    Command::new(env!("CARGO_BIN_EXE_rapidbyte"))
+        .args(args)
+        .current_dir(dir)
+        .env("RAPIDBYTE_HOME", target.join("rapidbyte-test-home"))
+        .env("RAPIDBYTE_CONNECTOR_PATH", connectors)
+        .env_remove("RAPIDBYTE_LOG_FORMAT")
+        .output()
+        .expect("run rapidbyte")
+}
+
+fn text(o: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn init_then_run_the_example_then_rerun_incrementally() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = rapidbyte(tmp.path(), &["init", "proj"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let proj = tmp.path().join("proj");
+    for p in [
+        "pipelines/example.yaml",
+        "rapidbyte.toml",
+        "connectors",
+        "contracts",
+    ] {
+        assert!(proj.join(p).exists(), "{p} missing");
+    }
+    let out = rapidbyte(&proj, &["run", "pipelines/example.yaml"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("OK") && stdout.contains("customers") && stdout.contains("rows/s"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("peak mem") && stdout.contains("Memory peak"),
+        "{stdout}"
+    );
+    assert!(proj
+        .join(".rapidbyte/cache/example/customers.parquet")
+        .is_file());
+
+    let out = rapidbyte(&proj, &["run", "pipelines"]);
+    let (stdout, _) = text(&out);
+    assert_eq!(out.status.code(), Some(0));
+    let line = stdout.lines().find(|l| l.contains("customers")).unwrap();
+    assert!(line.contains(" 0 "), "a rerun reads nothing new: {line}");
+
+    let out = rapidbyte(&proj, &["state", "show", "pipelines/example.yaml"]);
+    let (stdout, _) = text(&out);
+    assert!(stdout.contains("cursor: updated_at"), "{stdout}");
+
+    let out = rapidbyte(&proj, &["check", "pipelines/example.yaml"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("[OK] source") && stdout.contains("[OK] destination"),
+        "{stdout}"
+    );
+
+    // JSON logs for machines.
+    let out = Command::new(env!("CARGO_BIN_EXE_rapidbyte"))
+        .args(["run", "pipelines/example.yaml"])
+        .current_dir(&proj)
+        .env("RAPIDBYTE_HOME", target_dir().join("rapidbyte-test-home"))
+        .env(
+            "RAPIDBYTE_CONNECTOR_PATH",
+            target_dir().join("rapidbyte-connectors"),
+        )
+        .env("RAPIDBYTE_LOG_FORMAT", "json")
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    let first = stderr.lines().next().expect("a log line");
+    let v: serde_json::Value =
+        serde_json::from_str(first).unwrap_or_else(|e| panic!("{e}: {first}"));
+    assert!(
+        v.get("level").is_some() && v.get("timestamp").is_some(),
+        "{first}"
+    );
+}
+
+#[test]
+fn config_errors_exit_2_and_name_file_and_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("bad.yaml"),
+        "version: \"1.0\"\npipeline: x\nsource:\n  use: rapidbyte/source-file\n  config: { path: . }\ndestination:\n  use: rapidbyte/dest-file\n  write_mode: apend\n",
+    )
+    .unwrap();
+    let out = rapidbyte(tmp.path(), &["run", "bad.yaml"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("bad.yaml")
+            && stderr.contains("destination.write_mode")
+            && stderr.contains("apend"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("RUST_BACKTRACE"),
+        "{stderr}"
+    );
+
+    std::fs::write(
+        tmp.path().join("env.yaml"),
+        "version: \"1.0\"\npipeline: x\nsource:\n  use: rapidbyte/source-file\n  config: { path: ${RB_TEST_UNSET_VAR} }\ndestination:\n  use: rapidbyte/dest-file\n",
+    )
+    .unwrap();
+    let out = rapidbyte(tmp.path(), &["check", "env.yaml"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr.contains("source.config.path") && stderr.contains("RB_TEST_UNSET_VAR"),
+        "{stderr}"
+    );
+
+    let out = rapidbyte(tmp.path(), &["run", "missing.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = rapidbyte(tmp.path(), &["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn a_failing_stream_exits_1() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("data")).unwrap();
+    std::fs::write(tmp.path().join("data/n.csv"), "n\n1\nx\n").unwrap();
+    std::fs::write(
+        tmp.path().join("p.yaml"),
+        "version: \"1.0\"\npipeline: x\nsource:\n  use: rapidbyte/source-file\n  config:\n    path: data\n    schemas: { n: { n: int64 } }\ndestination:\n  use: rapidbyte/dest-file\n  config: { path: out }\n",
+    )
+    .unwrap();
+    let out = rapidbyte(tmp.path(), &["run", "p.yaml"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("FAILED") && stdout.contains("n.csv"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn discover_lists_streams_and_columns() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir(tmp.path().join("data")).unwrap();
+    std::fs::write(
+        tmp.path().join("data/people.csv"),
+        "id,name,born\n1,Ada,1815-12-10\n",
+    )
+    .unwrap();
+    std::fs::write(tmp.path().join("cfg.yaml"), "path: data\n").unwrap();
+    let out = rapidbyte(
+        tmp.path(),
+        &["discover", "source-file", "--config", "cfg.yaml"],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stdout.contains("people (full_refresh, incremental)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("id") && stdout.contains("Int64") && stdout.contains("Date32"),
+        "{stdout}"
+    );
+    let out = rapidbyte(
+        tmp.path(),
+        &["discover", "source-file", "--config", "cfg.yaml", "--json"],
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["streams"][0]["name"], "people");
+    assert_eq!(v["streams"][0]["columns"][1]["name"], "name");
+}
