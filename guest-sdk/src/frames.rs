@@ -102,7 +102,7 @@ pub enum InputFrame {
     /// Rows to apply.
     Batch(RecordBatch),
     /// Make everything received so far durable; the next call to
-    /// [`FrameReader::next`] acknowledges it.
+    /// [`FrameReader::next_frame`] acknowledges it.
     Checkpoint,
 }
 
@@ -121,7 +121,7 @@ impl FrameReader {
     }
 
     /// The next frame, or `None` when the upstream has finished.
-    pub fn next(&mut self) -> Result<Option<InputFrame>> {
+    pub fn next_frame(&mut self) -> Result<Option<InputFrame>> {
         match host::next_batch() {
             None => Ok(None),
             Some(Frame::Checkpoint) => Ok(Some(InputFrame::Checkpoint)),

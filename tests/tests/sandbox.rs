@@ -122,7 +122,7 @@ fn runtime_hosts_grant_only_the_configured_endpoint() {
     assert!(elsewhere.streams[0].error.is_some());
     // Without the host key the grant cannot be computed: a config error.
     let missing = "version: \"1.0\"\npipeline: h\nsource:\n  use: components/dbish\n  config:\n    mode: connect\ndestination:\n  use: rapidbyte/dest-file\n";
-    let err = p.run(missing).err().expect("must fail").to_string();
+    let err = p.run(missing).expect_err("must fail").to_string();
     assert!(err.contains("source.config.host"), "{err}");
 }
 

@@ -99,7 +99,7 @@ impl Destination for FileDestination {
         };
         let schema = ipc::decode_schema(&request.schema)?;
         let mut out = Output::open(&self.config, &request.stream_name, schema, append)?;
-        while let Some(frame) = input.next()? {
+        while let Some(frame) = input.next_frame()? {
             match frame {
                 InputFrame::Batch(batch) => out.write(&batch)?,
                 InputFrame::Checkpoint => out.commit()?,

@@ -40,7 +40,7 @@ impl Format {
 
 enum Writer {
     Parquet(ArrowWriter<File>),
-    Csv(arrow_csv::Writer<BufWriter<File>>),
+    Csv(Box<arrow_csv::Writer<BufWriter<File>>>),
     Jsonl(arrow_json::LineDelimitedWriter<BufWriter<File>>),
 }
 
@@ -134,11 +134,11 @@ impl Output {
                         .map_err(|e| io_err(&self.temp, e))?;
                     let buf = BufWriter::with_capacity(1 << 20, file);
                     if self.format == Format::Csv {
-                        Writer::Csv(
+                        Writer::Csv(Box::new(
                             arrow_csv::WriterBuilder::new()
                                 .with_header(!keep)
                                 .build(buf),
-                        )
+                        ))
                     } else {
                         Writer::Jsonl(arrow_json::LineDelimitedWriter::new(buf))
                     }

@@ -251,7 +251,10 @@ mod tests {
             "name: source-stripe\nversion: 1.2.0\ntier: official\nwasm:\n  entrypoint: s.wasm\n  runtime: wasmedge\n  target: wasm32-wasip1\ncapabilities:\n  network:\n    allowed_hosts:\n      - host: api.stripe.com\n        port: 443\n        protocol: tcp\n        tls: required\n  host_functions: [arrow_ipc]\nstreams: [customers]\nsync_modes: [full_refresh]\nconfig_schema:\n  required: [api_key]\n  optional: [start_date]\n",
         )
         .unwrap();
-        assert_eq!(m.capabilities.network.unwrap().allowed_hosts[0].port, 443);
+        assert_eq!(
+            m.capabilities.network.as_ref().unwrap().allowed_hosts[0].port,
+            443
+        );
         assert!(m
             .check_config(&serde_json::json!({"api_key": "x"}), "source.config")
             .is_ok());
