@@ -20,6 +20,6 @@ for pkg in rapidbyte-guest-sdk source-file dest-file hostile; do
   [ "$pkg" = rapidbyte-guest-sdk ] && features="--features source"
   step cargo clippy --locked --manifest-path connectors/Cargo.toml --target wasm32-wasip2 -p "$pkg" $features -- -D warnings
 done
-step cargo test --locked --workspace
+step cargo test --locked --workspace --no-fail-fast
 step cargo test --locked --manifest-path connectors/Cargo.toml -p rapidbyte-guest-sdk --features source
 echo; echo "all tests passed"

@@ -134,7 +134,7 @@ fn config_errors_exit_2_and_name_file_and_key() {
 
     std::fs::write(
         tmp.path().join("env.yaml"),
-        "version: \"1.0\"\npipeline: x\nsource:\n  use: rapidbyte/source-file\n  config: { path: ${RB_TEST_UNSET_VAR} }\ndestination:\n  use: rapidbyte/dest-file\n",
+        "version: \"1.0\"\npipeline: x\nsource:\n  use: rapidbyte/source-file\n  config:\n    path: ${RB_TEST_UNSET_VAR}\ndestination:\n  use: rapidbyte/dest-file\n",
     )
     .unwrap();
     let out = rapidbyte(tmp.path(), &["check", "env.yaml"]);

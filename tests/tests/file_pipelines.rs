@@ -261,7 +261,7 @@ fn configuration_mistakes_are_reported_before_running() {
         ),
         (
             pipeline("", "    path: out\n", "upsert\n  primary_key: [id]", ""),
-            "supports write_mode append or replace",
+            "`dest-file` supports append, replace, not upsert",
         ),
         (
             "version: \"1.0\"\npipeline: t\nsource:\n  use: rapidbyte/source-nope\ndestination:\n  use: rapidbyte/dest-file\n".to_string(),

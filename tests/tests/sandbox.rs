@@ -183,3 +183,15 @@ fn a_malformed_arrow_frame_is_a_clean_error() {
     );
     host_still_works(&p);
 }
+
+#[test]
+fn no_environment_variables_reach_the_connector() {
+    assert!(std::env::vars().count() > 0);
+    let p = Project::new();
+    p.component_with_manifest("hostile", "hostile", NO_CAPS);
+    let report = p.run_ok(&hostile_pipeline("components/hostile", "env", "", ""));
+    assert_eq!(
+        report.streams[0].records_read, 0,
+        "the connector saw environment variables"
+    );
+}

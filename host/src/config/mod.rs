@@ -494,7 +494,7 @@ mod tests {
         })
     }
 
-    const OK: &str = "version: \"1.0\"\npipeline: demo\nsource:\n  use: source-file\n  config: { path: ${DIR} }\n  streams:\n    - name: users\n      sync_mode: incremental\n      cursor_field: id\ndestination:\n  use: dest-file\n  write_mode: replace\nresources:\n  max_batch_bytes: 1mb\n  timeout: 30s\n";
+    const OK: &str = "version: \"1.0\"\npipeline: demo\nsource:\n  use: source-file\n  config:\n    path: ${DIR}\n  streams:\n    - name: users\n      sync_mode: incremental\n      cursor_field: id\ndestination:\n  use: dest-file\n  write_mode: replace\nresources:\n  max_batch_bytes: 1mb\n  timeout: 30s\n";
 
     #[test]
     fn loads_a_good_pipeline() {

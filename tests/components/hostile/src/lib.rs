@@ -1,6 +1,7 @@
 //! A source that misbehaves on purpose, one way per `mode`, so the tests can
 //! prove the host's sandbox: `connect`, `read-file`, `loop`, `oom`, `panic`,
-//! `bad-ipc`; `ok` behaves.
+//! `bad-ipc`, `env` (emits one row per visible environment variable); `ok`
+//! behaves.
 
 use std::sync::Arc;
 
@@ -78,6 +79,8 @@ impl Source for Hostile {
                 }
             }
             "panic" => panic!("hostile connector panics on purpose"),
+            // Emits one row per environment variable it can see.
+            "env" => emit_marker(&mut out, std::env::vars().count() as i64)?,
             "bad-ipc" => {
                 host::emit_batch(&selection.name, b"this is not an arrow ipc frame")?;
             }
