@@ -1,35 +1,13 @@
 //! The `rapidbyte` binary: exit codes, messages and the summary, run as a
 //! user would run it.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_BIN_EXE_rapidbyte"))
-                .ancestors()
-                .nth(2)
-                .unwrap()
-                .to_path_buf()
-        })
-}
+use std::path::Path;
+use std::process::Output;
 
 fn rapidbyte(dir: &Path, args: &[&str]) -> Output {
-    let target = target_dir();
-    let connectors = target.join("rapidbyte-connectors");
-    assert!(
-        connectors.is_dir(),
-        "{} missing: run scripts/build-connectors.sh first",
-        connectors.display()
-    );
-    Command::new(env!("CARGO_BIN_EXE_rapidbyte"))
-        .args(args)
-        .current_dir(dir)
-        .env("RAPIDBYTE_HOME", target.join("rapidbyte-test-home"))
-        .env("RAPIDBYTE_CONNECTOR_PATH", connectors)
-        .env_remove("RAPIDBYTE_LOG_FORMAT")
+    common::rapidbyte(dir, args)
         .output()
         .expect("run rapidbyte")
 }
@@ -89,14 +67,7 @@ fn init_then_run_the_example_then_rerun_incrementally() {
     );
 
     // JSON logs for machines.
-    let out = Command::new(env!("CARGO_BIN_EXE_rapidbyte"))
-        .args(["run", "pipelines/example.yaml"])
-        .current_dir(&proj)
-        .env("RAPIDBYTE_HOME", target_dir().join("rapidbyte-test-home"))
-        .env(
-            "RAPIDBYTE_CONNECTOR_PATH",
-            target_dir().join("rapidbyte-connectors"),
-        )
+    let out = common::rapidbyte(&proj, &["run", "pipelines/example.yaml"])
         .env("RAPIDBYTE_LOG_FORMAT", "json")
         .output()
         .unwrap();

@@ -2,34 +2,16 @@
 //! file is ever half-written, the abandoned run does not block the next one,
 //! and replace mode never duplicates.
 
+mod common;
+
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_BIN_EXE_rapidbyte"))
-                .ancestors()
-                .nth(2)
-                .unwrap()
-                .to_path_buf()
-        })
-}
-
 fn command(dir: &Path, pipeline: &str) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_rapidbyte"));
-    c.args(["run", pipeline])
-        .current_dir(dir)
-        .env("RAPIDBYTE_HOME", target_dir().join("rapidbyte-test-home"))
-        .env(
-            "RAPIDBYTE_CONNECTOR_PATH",
-            target_dir().join("rapidbyte-connectors"),
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    let mut c = common::rapidbyte(dir, &["run", pipeline]);
+    c.stdout(Stdio::null()).stderr(Stdio::null());
     c
 }
 

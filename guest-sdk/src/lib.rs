@@ -18,7 +18,7 @@
 //!
 //! ## Example: a source that emits one stream
 //!
-//! ```ignore
+//! ```no_run
 //! use std::sync::Arc;
 //! use rapidbyte_guest_sdk::prelude::*;
 //! use rapidbyte_guest_sdk::arrow_array::{Int64Array, RecordBatch};
