@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing Rapidbyte needs on Debian: a C compiler
-# (SQLite is compiled in), the Rust wasm32-wasip2 target, rustfmt and clippy.
+# (SQLite is compiled in), PostgreSQL (server binaries for the tests' throwaway
+# clusters), the Rust wasm32-wasip2 target, rustfmt and clippy.
 # Idempotent and quick when everything is present.
 set -euo pipefail
 
@@ -13,6 +14,9 @@ missing=()
 command -v cc >/dev/null || missing+=(build-essential)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 command -v curl >/dev/null || missing+=(curl ca-certificates)
+# The Postgres tests start throwaway clusters with Debian's server binaries.
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+command -v psql >/dev/null || missing+=(postgresql-client)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing Debian packages: ${missing[*]}"
   as_root apt-get update -qq

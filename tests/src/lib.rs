@@ -5,6 +5,8 @@
 //! test command does it first) into `<target>/rapidbyte-connectors` and
 //! `<target>/rapidbyte-test-components`.
 
+pub mod pg;
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 

@@ -165,3 +165,104 @@ pub fn wasi_ctx(grant: &Grant) -> Result<WasiCtx, String> {
     });
     Ok(b.build())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(caps: &str) -> Manifest {
+        serde_norway::from_str(&format!(
+            "name: c\nversion: 0.1.0\nwasm:\n  entrypoint: c.wasm\ncapabilities:\n{caps}"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn nothing_declared_grants_nothing() {
+        let m = manifest("  {}\n");
+        let dir = tempfile::tempdir().unwrap();
+        let g = grant(
+            &m,
+            &serde_json::json!({"path": "/etc", "host": "x"}),
+            "source.config",
+            dir.path(),
+        )
+        .unwrap();
+        assert!(g.dir.is_none() && g.endpoints.is_empty());
+    }
+
+    #[test]
+    fn the_named_directory_is_resolved_and_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("data")).unwrap();
+        let m = manifest("  filesystem:\n    config_key: path\n");
+        let g = grant(
+            &m,
+            &serde_json::json!({"path": "data"}),
+            "source.config",
+            dir.path(),
+        )
+        .unwrap();
+        let (granted, access) = g.dir.unwrap();
+        assert_eq!(granted, dir.path().join("data").canonicalize().unwrap());
+        assert_eq!(access, FsAccess::Read);
+        assert_eq!(g.config["path"], granted.display().to_string());
+
+        let err = grant(
+            &m,
+            &serde_json::json!({"path": "nope"}),
+            "source.config",
+            dir.path(),
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("`source.config.path`") && err.contains("nope"),
+            "{err}"
+        );
+        let err = grant(&m, &serde_json::json!({}), "source.config", dir.path()).unwrap_err();
+        assert!(err.contains("missing"), "{err}");
+
+        let rw = manifest(
+            "  filesystem:\n    config_key: path\n    default: out/cache\n    access: read-write\n",
+        );
+        let g = grant(
+            &rw,
+            &serde_json::json!({}),
+            "destination.config",
+            dir.path(),
+        )
+        .unwrap();
+        assert!(
+            dir.path().join("out/cache").is_dir(),
+            "read-write directories are created"
+        );
+        assert_eq!(g.dir.unwrap().1, FsAccess::ReadWrite);
+    }
+
+    #[test]
+    fn runtime_hosts_grant_the_configured_endpoint_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = manifest("  network:\n    runtime_hosts: true\n");
+        let g = grant(
+            &m,
+            &serde_json::json!({"host": "127.0.0.1", "port": "5433"}),
+            "source.config",
+            dir.path(),
+        )
+        .unwrap();
+        assert_eq!(g.endpoints, vec!["127.0.0.1:5433".parse().unwrap()]);
+        let err = grant(
+            &m,
+            &serde_json::json!({"host": "127.0.0.1"}),
+            "source.config",
+            dir.path(),
+        )
+        .unwrap_err();
+        assert!(err.contains("`source.config.port`"), "{err}");
+        let fixed = manifest(
+            "  network:\n    allowed_hosts:\n      - host: 127.0.0.1\n        port: 443\n",
+        );
+        let g = grant(&fixed, &serde_json::json!({}), "source.config", dir.path()).unwrap();
+        assert_eq!(g.endpoints, vec!["127.0.0.1:443".parse().unwrap()]);
+    }
+}

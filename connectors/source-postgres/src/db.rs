@@ -1,0 +1,180 @@
+//! Connecting, the catalog queries, and error mapping.
+
+use arrow_schema::Schema;
+use rapidbyte_guest_sdk::{ConnectorError, Result};
+use serde::{Deserialize, Deserializer};
+use tokio_postgres::{Client, NoTls};
+
+use crate::types::{self, Kind};
+use crate::Config;
+
+/// Accepts a port as a number or a numeric string (e.g. from `${PG_PORT}`).
+pub fn port<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<u16, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Num(u16),
+        Text(String),
+    }
+    match Raw::deserialize(d)? {
+        Raw::Num(n) => Ok(n),
+        Raw::Text(t) => t
+            .trim()
+            .parse()
+            .map_err(|_| serde::de::Error::custom(format!("`{t}` is not a port number"))),
+    }
+}
+
+/// A quoted identifier.
+pub fn ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Maps a driver error to a connector error naming the stream or endpoint.
+pub fn error(e: &tokio_postgres::Error, context: &str) -> ConnectorError {
+    if let Some(db) = e.as_db_error() {
+        let code = db.code().code();
+        let msg = format!("{context}: {} (SQLSTATE {code})", db.message());
+        return match code {
+            "28P01" | "28000" => ConnectorError::auth("auth_failed", msg),
+            "42501" => ConnectorError::auth("insufficient_privilege", msg),
+            "3D000" => ConnectorError::config("unknown_database", msg),
+            "42P01" => ConnectorError::config("unknown_table", msg),
+            "3F000" => ConnectorError::config("unknown_schema", msg),
+            _ => ConnectorError::data("query_failed", msg),
+        };
+    }
+    ConnectorError::network("connection_failed", format!("{context}: {e}"))
+}
+
+/// Connects over a plain TCP stream (TLS is not supported yet).
+pub async fn connect(config: &Config) -> Result<Client> {
+    let endpoint = format!("{}:{}", config.host, config.port);
+    let stream = tokio::net::TcpStream::connect((config.host.as_str(), config.port))
+        .await
+        .map_err(|e| {
+            ConnectorError::network(
+                "connect_failed",
+                format!("cannot connect to PostgreSQL at {endpoint}: {e}"),
+            )
+        })?;
+    let mut pg = tokio_postgres::Config::new();
+    pg.user(&config.user).dbname(&config.database);
+    if let Some(p) = &config.password {
+        pg.password(p);
+    }
+    let (client, connection) = pg
+        .connect_raw(stream, NoTls)
+        .await
+        .map_err(|e| error(&e, &format!("PostgreSQL at {endpoint}")))?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            rapidbyte_guest_sdk::log::warn(&format!("connection closed: {e}"));
+        }
+    });
+    Ok(client)
+}
+
+/// A column of a table.
+#[derive(Debug, Clone)]
+pub struct Column {
+    /// Column name.
+    pub name: String,
+    /// The type as PostgreSQL prints it (`numeric(12,2)`).
+    pub pg_type: String,
+    /// How it is decoded.
+    pub kind: Kind,
+    /// Whether it may be NULL.
+    pub nullable: bool,
+}
+
+/// A table or view of the schema.
+#[derive(Debug, Clone)]
+pub struct Table {
+    /// Name.
+    pub name: String,
+    /// Columns in order.
+    pub columns: Vec<Column>,
+    /// Primary key columns, in key order.
+    pub primary_key: Vec<String>,
+}
+
+impl Table {
+    /// The Arrow schema.
+    pub fn schema(&self) -> Schema {
+        Schema::new(
+            self.columns
+                .iter()
+                .map(|c| types::field(&c.name, c.kind, &c.pg_type, c.nullable))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    /// The SELECT list, casting types without a binary decoder to text.
+    pub fn select_list(&self) -> String {
+        self.columns
+            .iter()
+            .map(|c| match c.kind {
+                Kind::AsText => format!("{}::text", ident(&c.name)),
+                _ => ident(&c.name),
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Every table, view and materialized view of `schema`.
+pub async fn tables(client: &Client, schema: &str) -> Result<Vec<Table>> {
+    let rows = client
+        .query(
+            "SELECT c.relname::text, a.attname::text, a.atttypid, \
+                    format_type(a.atttypid, a.atttypmod), NOT a.attnotnull \
+             FROM pg_catalog.pg_class c \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
+             WHERE n.nspname = $1 AND c.relkind IN ('r', 'v', 'm', 'p', 'f') \
+             ORDER BY c.relname, a.attnum",
+            &[&schema],
+        )
+        .await
+        .map_err(|e| error(&e, &format!("listing tables of schema `{schema}`")))?;
+    let mut tables: Vec<Table> = Vec::new();
+    for row in rows {
+        let table: String = row.get(0);
+        let oid: u32 = row.get(2);
+        let column = Column {
+            name: row.get(1),
+            pg_type: row.get(3),
+            kind: types::kind_of(oid),
+            nullable: row.get(4),
+        };
+        match tables.last_mut() {
+            Some(t) if t.name == table => t.columns.push(column),
+            _ => tables.push(Table {
+                name: table,
+                columns: vec![column],
+                primary_key: Vec::new(),
+            }),
+        }
+    }
+    let keys = client
+        .query(
+            "SELECT c.relname::text, a.attname::text \
+             FROM pg_catalog.pg_index i \
+             JOIN pg_catalog.pg_class c ON c.oid = i.indrelid \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum = ANY(i.indkey) \
+             WHERE i.indisprimary AND n.nspname = $1 \
+             ORDER BY c.relname, array_position(i.indkey::int2[], a.attnum)",
+            &[&schema],
+        )
+        .await
+        .map_err(|e| error(&e, &format!("reading primary keys of schema `{schema}`")))?;
+    for row in keys {
+        let table: String = row.get(0);
+        if let Some(t) = tables.iter_mut().find(|t| t.name == table) {
+            t.primary_key.push(row.get(1));
+        }
+    }
+    Ok(tables)
+}

@@ -1,0 +1,234 @@
+//! PostgreSQL types -> Arrow types, and binary COPY values -> Arrow builders.
+//!
+//! Types without a binary decoder here are selected as `col::text`, so every
+//! column reads, as text.
+
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    BinaryBuilder, BooleanBuilder, Date32Builder, Float32Builder, Float64Builder, Int16Builder,
+    Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
+};
+use arrow_array::ArrayRef;
+use arrow_schema::{DataType, Field, TimeUnit};
+use rapidbyte_guest_sdk::{ConnectorError, Result};
+
+/// Days from 1970-01-01 to 2000-01-01 (the PostgreSQL epoch).
+const PG_EPOCH_DAYS: i32 = 10_957;
+/// Microseconds from 1970-01-01 to 2000-01-01.
+const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+/// How a column is decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// bool
+    Bool,
+    /// int2
+    Int2,
+    /// int4
+    Int4,
+    /// int8
+    Int8,
+    /// float4
+    Float4,
+    /// float8
+    Float8,
+    /// text, varchar, bpchar, name, json: UTF-8 bytes as sent.
+    Text,
+    /// bytea
+    Bytea,
+    /// date
+    Date,
+    /// timestamp without time zone
+    Timestamp,
+    /// timestamp with time zone
+    TimestampTz,
+    /// uuid, rendered in its canonical text form
+    Uuid,
+    /// jsonb: a version byte, then the JSON text
+    Jsonb,
+    /// Anything else: selected as `::text`.
+    AsText,
+}
+
+/// The decoding of a type OID.
+pub fn kind_of(oid: u32) -> Kind {
+    match oid {
+        16 => Kind::Bool,
+        17 => Kind::Bytea,
+        19 | 25 | 114 | 1042 | 1043 => Kind::Text,
+        20 => Kind::Int8,
+        21 => Kind::Int2,
+        23 => Kind::Int4,
+        700 => Kind::Float4,
+        701 => Kind::Float8,
+        1082 => Kind::Date,
+        1114 => Kind::Timestamp,
+        1184 => Kind::TimestampTz,
+        2950 => Kind::Uuid,
+        3802 => Kind::Jsonb,
+        _ => Kind::AsText,
+    }
+}
+
+impl Kind {
+    /// The Arrow type of the column.
+    pub fn arrow_type(self) -> DataType {
+        match self {
+            Kind::Bool => DataType::Boolean,
+            Kind::Int2 => DataType::Int16,
+            Kind::Int4 => DataType::Int32,
+            Kind::Int8 => DataType::Int64,
+            Kind::Float4 => DataType::Float32,
+            Kind::Float8 => DataType::Float64,
+            Kind::Bytea => DataType::Binary,
+            Kind::Date => DataType::Date32,
+            Kind::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, None),
+            Kind::TimestampTz => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            Kind::Text | Kind::Uuid | Kind::Jsonb | Kind::AsText => DataType::Utf8,
+        }
+    }
+}
+
+/// An Arrow field for a column, keeping the PostgreSQL type in the field
+/// metadata (`rapidbyte.pg_type`) for destinations that can use it.
+pub fn field(name: &str, kind: Kind, pg_type: &str, nullable: bool) -> Field {
+    let mut meta = std::collections::HashMap::new();
+    meta.insert("rapidbyte.pg_type".to_string(), pg_type.to_string());
+    Field::new(name, kind.arrow_type(), nullable).with_metadata(meta)
+}
+
+/// A builder per column.
+pub enum ColumnBuilder {
+    /// Boolean
+    Bool(BooleanBuilder),
+    /// Int16
+    Int2(Int16Builder),
+    /// Int32
+    Int4(Int32Builder),
+    /// Int64
+    Int8(Int64Builder),
+    /// Float32
+    Float4(Float32Builder),
+    /// Float64
+    Float8(Float64Builder),
+    /// Binary
+    Bytea(BinaryBuilder),
+    /// Date32
+    Date(Date32Builder),
+    /// Timestamp(µs)
+    Timestamp(TimestampMicrosecondBuilder, Option<Arc<str>>),
+    /// Utf8 (and how its bytes are turned into text)
+    Text(StringBuilder, Kind),
+}
+
+fn bad(column: &str, what: &str) -> ConnectorError {
+    ConnectorError::data(
+        "bad_value",
+        format!("column `{column}`: malformed {what} value in COPY data"),
+    )
+}
+
+fn fixed<const N: usize>(v: &[u8], column: &str, what: &str) -> Result<[u8; N]> {
+    v.try_into().map_err(|_| bad(column, what))
+}
+
+impl ColumnBuilder {
+    /// A builder for `kind`.
+    pub fn new(kind: Kind) -> Self {
+        match kind {
+            Kind::Bool => ColumnBuilder::Bool(BooleanBuilder::new()),
+            Kind::Int2 => ColumnBuilder::Int2(Int16Builder::new()),
+            Kind::Int4 => ColumnBuilder::Int4(Int32Builder::new()),
+            Kind::Int8 => ColumnBuilder::Int8(Int64Builder::new()),
+            Kind::Float4 => ColumnBuilder::Float4(Float32Builder::new()),
+            Kind::Float8 => ColumnBuilder::Float8(Float64Builder::new()),
+            Kind::Bytea => ColumnBuilder::Bytea(BinaryBuilder::new()),
+            Kind::Date => ColumnBuilder::Date(Date32Builder::new()),
+            Kind::Timestamp => ColumnBuilder::Timestamp(TimestampMicrosecondBuilder::new(), None),
+            Kind::TimestampTz => {
+                ColumnBuilder::Timestamp(TimestampMicrosecondBuilder::new(), Some("UTC".into()))
+            }
+            Kind::Text | Kind::Uuid | Kind::Jsonb | Kind::AsText => {
+                ColumnBuilder::Text(StringBuilder::new(), kind)
+            }
+        }
+    }
+
+    /// Appends a NULL.
+    pub fn append_null(&mut self) {
+        match self {
+            ColumnBuilder::Bool(b) => b.append_null(),
+            ColumnBuilder::Int2(b) => b.append_null(),
+            ColumnBuilder::Int4(b) => b.append_null(),
+            ColumnBuilder::Int8(b) => b.append_null(),
+            ColumnBuilder::Float4(b) => b.append_null(),
+            ColumnBuilder::Float8(b) => b.append_null(),
+            ColumnBuilder::Bytea(b) => b.append_null(),
+            ColumnBuilder::Date(b) => b.append_null(),
+            ColumnBuilder::Timestamp(b, _) => b.append_null(),
+            ColumnBuilder::Text(b, _) => b.append_null(),
+        }
+    }
+
+    /// Appends one value in PostgreSQL binary format.
+    pub fn append(&mut self, v: &[u8], column: &str) -> Result<()> {
+        match self {
+            ColumnBuilder::Bool(b) => b.append_value(fixed::<1>(v, column, "bool")?[0] != 0),
+            ColumnBuilder::Int2(b) => b.append_value(i16::from_be_bytes(fixed(v, column, "int2")?)),
+            ColumnBuilder::Int4(b) => b.append_value(i32::from_be_bytes(fixed(v, column, "int4")?)),
+            ColumnBuilder::Int8(b) => b.append_value(i64::from_be_bytes(fixed(v, column, "int8")?)),
+            ColumnBuilder::Float4(b) => {
+                b.append_value(f32::from_be_bytes(fixed(v, column, "float4")?))
+            }
+            ColumnBuilder::Float8(b) => {
+                b.append_value(f64::from_be_bytes(fixed(v, column, "float8")?))
+            }
+            ColumnBuilder::Bytea(b) => b.append_value(v),
+            ColumnBuilder::Date(b) => {
+                let days = i32::from_be_bytes(fixed(v, column, "date")?);
+                b.append_value(days.saturating_add(PG_EPOCH_DAYS));
+            }
+            ColumnBuilder::Timestamp(b, _) => {
+                let micros = i64::from_be_bytes(fixed(v, column, "timestamp")?);
+                b.append_value(micros.saturating_add(PG_EPOCH_MICROS));
+            }
+            ColumnBuilder::Text(b, kind) => match kind {
+                Kind::Uuid => {
+                    let u: [u8; 16] = fixed(v, column, "uuid")?;
+                    let h: String = u.iter().map(|x| format!("{x:02x}")).collect();
+                    b.append_value(format!(
+                        "{}-{}-{}-{}-{}",
+                        &h[0..8],
+                        &h[8..12],
+                        &h[12..16],
+                        &h[16..20],
+                        &h[20..32]
+                    ));
+                }
+                Kind::Jsonb => {
+                    let text = v.get(1..).ok_or_else(|| bad(column, "jsonb"))?;
+                    b.append_value(std::str::from_utf8(text).map_err(|_| bad(column, "jsonb"))?);
+                }
+                _ => b.append_value(std::str::from_utf8(v).map_err(|_| bad(column, "text"))?),
+            },
+        }
+        Ok(())
+    }
+
+    /// Finishes the current batch's array (the builder is reset).
+    pub fn finish(&mut self) -> ArrayRef {
+        match self {
+            ColumnBuilder::Bool(b) => Arc::new(b.finish()),
+            ColumnBuilder::Int2(b) => Arc::new(b.finish()),
+            ColumnBuilder::Int4(b) => Arc::new(b.finish()),
+            ColumnBuilder::Int8(b) => Arc::new(b.finish()),
+            ColumnBuilder::Float4(b) => Arc::new(b.finish()),
+            ColumnBuilder::Float8(b) => Arc::new(b.finish()),
+            ColumnBuilder::Bytea(b) => Arc::new(b.finish()),
+            ColumnBuilder::Date(b) => Arc::new(b.finish()),
+            ColumnBuilder::Timestamp(b, tz) => Arc::new(b.finish().with_timezone_opt(tz.clone())),
+            ColumnBuilder::Text(b, _) => Arc::new(b.finish()),
+        }
+    }
+}
