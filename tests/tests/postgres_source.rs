@@ -246,3 +246,57 @@ fn reads_tables_exactly_and_reports_errors_clearly() {
         "{err}"
     );
 }
+
+#[test]
+fn incremental_resumes_after_the_last_cursor_and_key_with_ties() {
+    let pg = PgCluster::start();
+    pg.psql("postgres", "CREATE DATABASE src");
+    // Many rows share each cursor value: ties across batch and run boundaries.
+    pg.psql(
+        "src",
+        "CREATE TABLE ticks (id bigint PRIMARY KEY, updated_at timestamptz NOT NULL, v text);
+         INSERT INTO ticks SELECT g, timestamptz '2024-01-01' + (g / 100) * interval '1 hour', 'v' || g
+         FROM generate_series(1, 3000) g;",
+    );
+    let p = Project::new();
+    let yaml = format!(
+        "version: \"1.0\"\npipeline: pgi\nsource:\n  use: rapidbyte/source-postgres\n  config:\n    host: 127.0.0.1\n    port: {}\n    user: postgres\n    password: \"{PASSWORD}\"\n    database: src\n  streams:\n    - name: ticks\n      sync_mode: incremental\ndestination:\n  use: rapidbyte/dest-file\n  config:\n    path: out\n  write_mode: append\nresources:\n  max_batch_bytes: 16kb\n",
+        pg.port
+    );
+    let first = p.run_ok(&yaml);
+    assert_eq!(first.streams[0].records_written, 3000);
+    assert!(first.streams[0].checkpoints >= 1);
+    assert_eq!(p.run_ok(&yaml).streams[0].records_read, 0, "nothing new");
+
+    // New rows that tie with the saved cursor value (a higher key), and later ones.
+    pg.psql(
+        "src",
+        "INSERT INTO ticks SELECT g, timestamptz '2024-01-01' + 30 * interval '1 hour', 'tie' || g
+           FROM generate_series(3001, 3050) g;
+         INSERT INTO ticks SELECT g, timestamptz '2024-02-01', 'late' || g FROM generate_series(3051, 3100) g;",
+    );
+    let third = p.run_ok(&yaml);
+    assert_eq!(third.streams[0].records_read, 100);
+    let mut ids = i64_column(&p.read_parquet("out/ticks.parquet"), "id");
+    ids.sort();
+    assert_eq!(
+        ids,
+        (1..=3100).collect::<Vec<i64>>(),
+        "no row lost or read twice"
+    );
+
+    // The saved position names cursor and key.
+    let state =
+        rapidbyte_host::state::SqliteState::open(&p.path().join(".rapidbyte/state.db")).unwrap();
+    use rapidbyte_host::state::StateBackend;
+    let saved = state
+        .get_cursor("pgi", "ticks")
+        .unwrap()
+        .unwrap()
+        .cursor_value
+        .unwrap();
+    assert!(
+        saved.contains("\"cursor_field\":\"updated_at\"") && saved.contains("\"key\":[\"3100\"]"),
+        "{saved}"
+    );
+}

@@ -110,6 +110,19 @@ impl Table {
         )
     }
 
+    /// A column that looks like a change timestamp, suggested as the cursor.
+    pub fn suggested_cursor(&self) -> Option<&str> {
+        [
+            "updated_at",
+            "modified_at",
+            "last_modified",
+            "updated",
+            "created_at",
+        ]
+        .into_iter()
+        .find(|n| self.columns.iter().any(|c| c.name == *n))
+    }
+
     /// The SELECT list, casting types without a binary decoder to text.
     pub fn select_list(&self) -> String {
         self.columns
