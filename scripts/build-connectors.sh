@@ -21,7 +21,7 @@ stage() { # <crate dir> <out dir>
   echo "built $pkg -> $out/$pkg"
 }
 
-for d in connectors/source-file connectors/dest-file connectors/source-postgres; do
+for d in connectors/source-file connectors/dest-file connectors/source-postgres connectors/dest-postgres; do
   stage "$d" "$CARGO_TARGET_DIR/rapidbyte-connectors"
 done
 if [ $with_tests = 1 ]; then

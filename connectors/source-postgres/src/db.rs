@@ -1,79 +1,11 @@
-//! Connecting, the catalog queries, and error mapping.
+//! The catalog queries.
 
 use arrow_schema::Schema;
-use rapidbyte_guest_sdk::{ConnectorError, Result};
-use serde::{Deserialize, Deserializer};
-use tokio_postgres::{Client, NoTls};
+use pg_common::tokio_postgres::Client;
+use pg_common::{error, ident};
+use rapidbyte_guest_sdk::Result;
 
 use crate::types::{self, Kind};
-use crate::Config;
-
-/// Accepts a port as a number or a numeric string (e.g. from `${PG_PORT}`).
-pub fn port<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<u16, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Num(u16),
-        Text(String),
-    }
-    match Raw::deserialize(d)? {
-        Raw::Num(n) => Ok(n),
-        Raw::Text(t) => t
-            .trim()
-            .parse()
-            .map_err(|_| serde::de::Error::custom(format!("`{t}` is not a port number"))),
-    }
-}
-
-/// A quoted identifier.
-pub fn ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// Maps a driver error to a connector error naming the stream or endpoint.
-pub fn error(e: &tokio_postgres::Error, context: &str) -> ConnectorError {
-    if let Some(db) = e.as_db_error() {
-        let code = db.code().code();
-        let msg = format!("{context}: {} (SQLSTATE {code})", db.message());
-        return match code {
-            "28P01" | "28000" => ConnectorError::auth("auth_failed", msg),
-            "42501" => ConnectorError::auth("insufficient_privilege", msg),
-            "3D000" => ConnectorError::config("unknown_database", msg),
-            "42P01" => ConnectorError::config("unknown_table", msg),
-            "3F000" => ConnectorError::config("unknown_schema", msg),
-            _ => ConnectorError::data("query_failed", msg),
-        };
-    }
-    ConnectorError::network("connection_failed", format!("{context}: {e}"))
-}
-
-/// Connects over a plain TCP stream (TLS is not supported yet).
-pub async fn connect(config: &Config) -> Result<Client> {
-    let endpoint = format!("{}:{}", config.host, config.port);
-    let stream = tokio::net::TcpStream::connect((config.host.as_str(), config.port))
-        .await
-        .map_err(|e| {
-            ConnectorError::network(
-                "connect_failed",
-                format!("cannot connect to PostgreSQL at {endpoint}: {e}"),
-            )
-        })?;
-    let mut pg = tokio_postgres::Config::new();
-    pg.user(&config.user).dbname(&config.database);
-    if let Some(p) = &config.password {
-        pg.password(p);
-    }
-    let (client, connection) = pg
-        .connect_raw(stream, NoTls)
-        .await
-        .map_err(|e| error(&e, &format!("PostgreSQL at {endpoint}")))?;
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            rapidbyte_guest_sdk::log::warn(&format!("connection closed: {e}"));
-        }
-    });
-    Ok(client)
-}
 
 /// A column of a table.
 #[derive(Debug, Clone)]

@@ -17,60 +17,30 @@ use std::sync::Arc;
 use arrow_schema::Schema;
 use futures_util::StreamExt;
 use rapidbyte_guest_sdk::prelude::*;
-use serde::Deserialize;
 
 use db::Table;
 
-/// `source.config` of a pipeline.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Config {
-    /// Server host name or address.
-    pub host: String,
-    /// Server port (default 5432).
-    #[serde(default = "default_port", deserialize_with = "db::port")]
-    pub port: u16,
-    /// User name.
-    pub user: String,
-    /// Password (md5 and SCRAM authentication).
-    #[serde(default)]
-    pub password: Option<String>,
-    /// Database name.
-    pub database: String,
-    /// Schema whose tables and views are the streams (default `public`).
-    #[serde(default = "default_schema")]
-    pub schema: String,
-}
-
-fn default_port() -> u16 {
-    5432
-}
-
-fn default_schema() -> String {
-    "public".into()
-}
+/// `source.config` of a pipeline: the connection settings.
+pub type Config = pg_common::ConnectionConfig;
 
 /// The connector instance.
 pub struct PostgresSource {
     config: Config,
-    runtime: tokio::runtime::Runtime,
+    runtime: pg_common::tokio::runtime::Runtime,
 }
 
 impl Source for PostgresSource {
     type Config = Config;
 
     fn init(config: Config) -> Result<Self> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .build()
-            .map_err(|e| ConnectorError::internal("runtime", e.to_string()))?;
+        let runtime = pg_common::runtime()?;
         Ok(PostgresSource { config, runtime })
     }
 
     fn discover(&mut self) -> Result<Catalog> {
         let config = self.config.clone();
         self.runtime.block_on(async move {
-            let client = db::connect(&config).await?;
+            let client = pg_common::connect(&config).await?;
             let tables = db::tables(&client, &config.schema).await?;
             let mut streams = Vec::with_capacity(tables.len());
             for t in &tables {
@@ -90,12 +60,9 @@ impl Source for PostgresSource {
     }
 
     fn validate(config: Config) -> Result<ValidationResult> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_io()
-            .build()
-            .map_err(|e| ConnectorError::internal("runtime", e.to_string()))?;
+        let runtime = pg_common::runtime()?;
         runtime.block_on(async move {
-            let client = db::connect(&config).await?;
+            let client = pg_common::connect(&config).await?;
             let tables = db::tables(&client, &config.schema).await?;
             let status = if tables.is_empty() {
                 ValidationStatus::Warning
@@ -120,7 +87,7 @@ impl Source for PostgresSource {
     fn read(&mut self, request: ReadRequest) -> Result<ReadSummary> {
         let config = self.config.clone();
         self.runtime.block_on(async move {
-            let client = db::connect(&config).await?;
+            let client = pg_common::connect(&config).await?;
             let tables = db::tables(&client, &config.schema).await?;
             let mut summary = ReadSummary {
                 streams: Vec::new(),
@@ -167,7 +134,7 @@ fn quote_literal(v: &str) -> String {
 }
 
 async fn read_table(
-    client: &tokio_postgres::Client,
+    client: &pg_common::tokio_postgres::Client,
     config: &Config,
     table: &Table,
     selection: &StreamSelection,
@@ -216,7 +183,10 @@ async fn read_table(
                     selection.name
                 ));
             }
-            let names: Vec<String> = position_fields.iter().map(|c| db::ident(&c.name)).collect();
+            let names: Vec<String> = position_fields
+                .iter()
+                .map(|c| pg_common::ident(&c.name))
+                .collect();
             let saved = rapidbyte_guest_sdk::state::get::<SavedPosition>(&selection.name)?;
             if let Some(saved) = saved {
                 let fields: Vec<&str> = position_fields.iter().map(|c| c.name.as_str()).collect();
@@ -263,8 +233,8 @@ async fn read_table(
     }
     let mut sql = format!(
         "COPY (SELECT {select} FROM {}.{} AS __rb_t",
-        db::ident(&config.schema),
-        db::ident(&table.name)
+        pg_common::ident(&config.schema),
+        pg_common::ident(&table.name)
     );
     if !conditions.is_empty() {
         sql.push_str(&format!(" WHERE {}", conditions.join(" AND ")));
@@ -274,7 +244,7 @@ async fn read_table(
     let stream = client
         .copy_out(sql.as_str())
         .await
-        .map_err(|e| db::error(&e, &selection.name))?;
+        .map_err(|e| pg_common::error(&e, &selection.name))?;
     futures_util::pin_mut!(stream);
     let mut fields: Vec<arrow_schema::FieldRef> = schema.fields().iter().cloned().collect();
     for (i, _) in position_fields.iter().enumerate() {
@@ -325,7 +295,7 @@ async fn read_table(
         Ok(())
     };
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| db::error(&e, &selection.name))?;
+        let chunk = chunk.map_err(|e| pg_common::error(&e, &selection.name))?;
         decoder.feed(&chunk)?;
         if decoder.buffered_bytes() >= flush_at || decoder.buffered_rows() >= 1 << 16 {
             emit(decoder.take_batch()?, &mut out, false)?;
