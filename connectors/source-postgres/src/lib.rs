@@ -257,7 +257,8 @@ async fn read_table(
     let wide = Arc::new(Schema::new(fields));
     let mut decoder = copy::CopyDecoder::new(wide, &kinds);
     let mut out = Emitter::new(selection);
-    let flush_at = (out.max_batch_bytes() as usize / 2).max(1 << 16);
+    // Small batches keep memory flat; the batch limit is an upper bound.
+    let flush_at = (out.max_batch_bytes() as usize / 2).clamp(1 << 16, 4 << 20);
     let data_columns: Vec<usize> = (0..schema.fields().len()).collect();
     let mut position: Option<SavedPosition> = None;
     let mut batches = 0u64;
