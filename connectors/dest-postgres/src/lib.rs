@@ -75,12 +75,14 @@ async fn write(
     let replace = match &request.write_mode {
         WriteMode::Append => false,
         WriteMode::Replace => true,
-        other => return Err(ConnectorError::config(
-            "write_mode_unsupported",
-            format!(
+        other => {
+            return Err(ConnectorError::config(
+                "write_mode_unsupported",
+                format!(
                 "stream `{stream}`: dest-postgres supports append and replace, not {other:?} yet"
             ),
-        )),
+            ))
+        }
     };
     let schema = ipc::decode_schema(&request.schema)?;
     let client = pg_common::connect(config).await?;
