@@ -26,6 +26,8 @@ SELECT g, (g % 100)::smallint, g * 3, (g * 1.25)::numeric(12,2), g / 7.0, (g / 3
        timestamptz '2024-01-01' + (g / 50) * interval '1 hour'
 FROM generate_series(1, 4000) g;
 INSERT INTO events (id, ratio, updated_at) VALUES (0, 'NaN', '2023-01-01'), (-1, '-Infinity', '2023-01-01');
+CREATE TABLE others (id int PRIMARY KEY, v text);
+INSERT INTO others SELECT g, 'v' || g FROM generate_series(1, 10) g;
 ";
 
 fn checksum(pg: &PgCluster, db: &str, table: &str) -> String {
@@ -55,9 +57,19 @@ fn postgres_to_postgres_is_exact() {
     pg.psql("src", TABLE);
     let p = Project::new();
 
-    let yaml = pipeline(&pg, "  streams:\n    - name: events\n", "replace");
+    // Two streams at once: both create the destination schema.
+    let yaml = pipeline(
+        &pg,
+        "  streams:\n    - name: events\n    - name: others\n",
+        "replace",
+    );
     let report = p.run_ok(&yaml);
     assert_eq!(report.streams[0].records_written, 4002);
+    assert_eq!(report.streams[1].records_written, 10);
+    assert_eq!(
+        checksum(&pg, "dst", "copy.others"),
+        checksum(&pg, "src", "public.others")
+    );
     let want = checksum(&pg, "src", "public.events");
     assert_eq!(
         checksum(&pg, "dst", "copy.events"),

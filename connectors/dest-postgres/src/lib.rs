@@ -93,12 +93,19 @@ async fn write(
         .iter()
         .map(|f| format!("{} {}", ident(f.name()), encode::column_type(f)))
         .collect();
-    exec(
-        &client,
-        &format!("CREATE SCHEMA IF NOT EXISTS {ns}"),
-        &stream,
-    )
-    .await?;
+    // Streams load in parallel: two may create the schema at once, and the
+    // loser of that race sees a duplicate, which is success here.
+    if let Err(e) = client
+        .batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {ns}"))
+        .await
+    {
+        let raced = e
+            .as_db_error()
+            .is_some_and(|d| matches!(d.code().code(), "23505" | "42P06"));
+        if !raced {
+            return Err(pg_common::error(&e, &stream));
+        }
+    }
     let load = if replace {
         let staging_name = format!("{stream}__rb_new");
         let staging = format!("{ns}.{}", ident(&staging_name));
