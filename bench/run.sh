@@ -8,6 +8,7 @@
 #           BENCH_SKIP_PEERS=1 to time only rapidbyte and the floor.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"   # cargo reads .cargo/config.toml (wasm rustflags) from here
 export PATH="$HOME/.cargo/bin:$PATH"
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/rapidbyte-target}
 T=$CARGO_TARGET_DIR

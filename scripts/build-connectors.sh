@@ -6,6 +6,7 @@
 #   test components -> $CARGO_TARGET_DIR/rapidbyte-test-components/
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"   # cargo reads .cargo/config.toml (wasm rustflags) from here
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}
 with_tests=0
 [ "${1:-}" = "--tests" ] && with_tests=1
