@@ -168,8 +168,7 @@ impl Instance {
             })),
             Err(trap) => {
                 let data = self.store.data_mut();
-                let kind = if let Some(wanted) = data.limiter.exceeded {
-                    let _ = wanted;
+                let kind = if data.limiter.exceeded.is_some() {
                     FailureKind::Memory(data.limiter.max)
                 } else if matches!(trap.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
                     FailureKind::Timeout(self.timeout)
