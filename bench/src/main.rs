@@ -11,9 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rapidbyte_host::runtime::sandbox::Grant;
-use rapidbyte_host::runtime::{
-    HostContext, InstanceLimits, Progress, Role, Runtime, SourceInstance,
-};
+use rapidbyte_host::runtime::{HostContext, InstanceLimits, Runtime, SourceInstance};
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -52,14 +50,7 @@ fn aot(files: &[PathBuf]) -> Result<(), String> {
                 return Err("expected a cache hit".into());
             }
             if loaded.kind == rapidbyte_host::registry::ConnectorKind::Source {
-                let ctx = HostContext {
-                    pipeline: "bench".into(),
-                    connector: "bench".into(),
-                    stream: None,
-                    role: Role::Control,
-                    state: None,
-                    progress: Arc::new(Progress::default()),
-                };
+                let ctx = HostContext::control("bench", "bench");
                 let t = Instant::now();
                 SourceInstance::new(
                     &rt,

@@ -165,6 +165,15 @@ pub fn read_parquet(path: &Path) -> Vec<RecordBatch> {
         .collect()
 }
 
+/// The report of stream `name`.
+pub fn stream<'a>(report: &'a PipelineReport, name: &str) -> &'a rapidbyte_host::StreamReport {
+    report
+        .streams
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no stream {name} in the report"))
+}
+
 /// Total rows of some batches.
 pub fn rows(batches: &[RecordBatch]) -> usize {
     batches.iter().map(|b| b.num_rows()).sum()

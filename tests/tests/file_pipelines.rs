@@ -5,7 +5,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::Float64Type;
 use arrow_array::Array;
 use arrow_schema::DataType;
-use rapidbyte_tests::{i64_column, read_parquet, rows, Project};
+use rapidbyte_tests::{i64_column, read_parquet, rows, stream, Project};
 
 const USERS: &str = "id,name,score,active,joined,updated_at\n\
 1,Ada,1.5,true,2024-01-01,2024-01-01T10:00:00\n\
@@ -200,14 +200,7 @@ fn small_batches_and_parallel_streams() {
         "resources:\n  max_batch_bytes: 64kb\n  parallelism: 2\n",
     );
     let report = p.run_ok(&yaml);
-    let by_name = |n: &str| {
-        report
-            .streams
-            .iter()
-            .find(|s| s.name == n)
-            .unwrap()
-            .records_written
-    };
+    let by_name = |n: &str| stream(&report, n).records_written;
     assert_eq!(
         (by_name("a"), by_name("b"), by_name("c")),
         (20_000, 20_000, 3)
@@ -227,8 +220,8 @@ fn a_bad_stream_fails_alone_and_names_its_file() {
         "version: \"1.0\"\npipeline: t\nsource:\n  use: rapidbyte/source-file\n  config:\n    path: data\n{cfg}destination:\n  use: rapidbyte/dest-file\n  config:\n    path: out\n  write_mode: replace\n"
     );
     let report = p.run(&yaml).unwrap();
-    let bad = report.streams.iter().find(|s| s.name == "bad").unwrap();
-    let good = report.streams.iter().find(|s| s.name == "good").unwrap();
+    let bad = stream(&report, "bad");
+    let good = stream(&report, "good");
     assert!(good.error.is_none(), "{:?}", good.error);
     let err = bad.error.as_deref().unwrap();
     assert!(

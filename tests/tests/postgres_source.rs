@@ -7,7 +7,7 @@ use arrow_array::types::{Date32Type, Float64Type, Int16Type, Int32Type, Timestam
 use arrow_array::Array;
 use arrow_schema::{DataType, TimeUnit};
 use rapidbyte_tests::pg::{PgCluster, PASSWORD};
-use rapidbyte_tests::{i64_column, rows, Project};
+use rapidbyte_tests::{i64_column, rows, stream, Project};
 
 fn pipeline(pg: &PgCluster, password: &str, database: &str, extra_source: &str) -> String {
     format!(
@@ -57,14 +57,7 @@ fn reads_tables_exactly_and_reports_errors_clearly() {
 
     // Full refresh of every table and view.
     let report = p.run_ok(&pipeline(&pg, PASSWORD, "src", ""));
-    let by = |n: &str| {
-        report
-            .streams
-            .iter()
-            .find(|s| s.name == n)
-            .unwrap()
-            .records_written
-    };
+    let by = |n: &str| stream(&report, n).records_written;
     assert_eq!(
         (by("events"), by("empty_one"), by("even_events")),
         (5000, 0, 2500)

@@ -121,11 +121,6 @@ fn unsupported(field: &Field) -> ConnectorError {
 /// Appends `batch` to `out` in COPY text format.
 pub fn encode_batch(batch: &RecordBatch, out: &mut String) -> Result<()> {
     let schema = batch.schema();
-    for f in schema.fields() {
-        if !supported(f.data_type()) {
-            return Err(unsupported(f));
-        }
-    }
     for row in 0..batch.num_rows() {
         for (i, col) in batch.columns().iter().enumerate() {
             if i > 0 {
@@ -206,28 +201,6 @@ pub fn encode_batch(batch: &RecordBatch, out: &mut String) -> Result<()> {
         out.push('\n');
     }
     Ok(())
-}
-
-fn supported(dt: &DataType) -> bool {
-    matches!(
-        dt,
-        DataType::Boolean
-            | DataType::Int8
-            | DataType::Int16
-            | DataType::Int32
-            | DataType::Int64
-            | DataType::UInt8
-            | DataType::UInt16
-            | DataType::UInt32
-            | DataType::UInt64
-            | DataType::Float32
-            | DataType::Float64
-            | DataType::Utf8
-            | DataType::LargeUtf8
-            | DataType::Binary
-            | DataType::Date32
-            | DataType::Timestamp(_, _)
-    )
 }
 
 #[cfg(test)]

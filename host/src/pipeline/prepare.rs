@@ -17,8 +17,7 @@ use crate::runtime::bindings::types::{
 };
 use crate::runtime::sandbox::{self, Grant};
 use crate::runtime::{
-    DestinationInstance, HostContext, InstanceLimits, LoadedComponent, Progress, Role, Runtime,
-    SourceInstance,
+    DestinationInstance, HostContext, InstanceLimits, LoadedComponent, Runtime, SourceInstance,
 };
 use crate::state::{SqliteState, StateBackend};
 
@@ -178,14 +177,10 @@ impl<'a> Prepared<'a> {
     }
 
     fn control_source(&self) -> Result<SourceInstance, PipelineError> {
-        let ctx = HostContext {
-            pipeline: self.config.spec.pipeline.clone(),
-            connector: self.source.connector.manifest.name.clone(),
-            stream: None,
-            role: Role::Control,
-            state: None,
-            progress: Arc::new(Progress::default()),
-        };
+        let ctx = HostContext::control(
+            &self.config.spec.pipeline,
+            &self.source.connector.manifest.name,
+        );
         let mut src = SourceInstance::new(
             self.runtime,
             &self.source.component,
@@ -205,14 +200,10 @@ impl<'a> Prepared<'a> {
     /// Validates both connectors' configurations.
     pub fn validate(&self) -> Result<(ValidationResult, ValidationResult), PipelineError> {
         let src = self.control_source()?.validate(&self.source.config_json)?;
-        let ctx = HostContext {
-            pipeline: self.config.spec.pipeline.clone(),
-            connector: self.destination.connector.manifest.name.clone(),
-            stream: None,
-            role: Role::Control,
-            state: None,
-            progress: Arc::new(Progress::default()),
-        };
+        let ctx = HostContext::control(
+            &self.config.spec.pipeline,
+            &self.destination.connector.manifest.name,
+        );
         let mut dst = DestinationInstance::new(
             self.runtime,
             &self.destination.component,
@@ -354,14 +345,7 @@ pub fn discover_connector(
         ConnectorKind::Source,
         project_dir,
     )?;
-    let ctx = HostContext {
-        pipeline: "discover".into(),
-        connector: side.connector.manifest.name.clone(),
-        stream: None,
-        role: Role::Control,
-        state: None,
-        progress: Arc::new(Progress::default()),
-    };
+    let ctx = HostContext::control("discover", &side.connector.manifest.name);
     let mut src = SourceInstance::new(
         runtime,
         &side.component,

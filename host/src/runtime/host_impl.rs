@@ -112,6 +112,21 @@ pub struct HostContext {
     pub progress: Arc<Progress>,
 }
 
+impl HostContext {
+    /// A context for `init`/`discover`/`validate` only: no stream, no
+    /// state, no data.
+    pub fn control(pipeline: &str, connector: &str) -> Self {
+        HostContext {
+            pipeline: pipeline.to_string(),
+            connector: connector.to_string(),
+            stream: None,
+            role: Role::Control,
+            state: None,
+            progress: Arc::new(Progress::default()),
+        }
+    }
+}
+
 /// Store data of one connector instance.
 pub struct HostState {
     pub(crate) wasi: WasiCtx,
