@@ -9,8 +9,12 @@
 //! * `replace`: rows load into `<stream>__rb_new`; at the end one
 //!   transaction drops the old table and renames the new one, so readers
 //!   never see an empty or half-loaded table.
+//! * `upsert` / `merge`: rows stage in a temp table; each checkpoint applies
+//!   them (`INSERT ... ON CONFLICT`, or update-then-insert on the merge
+//!   keys) and commits in the same transaction that loaded them.
 
 mod encode;
+mod sql;
 
 use std::pin::Pin;
 
@@ -20,6 +24,7 @@ use pg_common::tokio_postgres::{Client, CopyInSink};
 use pg_common::{ident, ConnectionConfig};
 use rapidbyte_guest_sdk::prelude::*;
 use rapidbyte_guest_sdk::{ipc, log};
+use sql::Plan;
 
 /// `destination.config` of a pipeline: the connection settings.
 pub type Config = ConnectionConfig;
@@ -66,24 +71,31 @@ async fn exec(client: &Client, sql: &str, stream: &str) -> Result<()> {
         .map_err(|e| pg_common::error(&e, stream))
 }
 
+fn plan(mode: &WriteMode) -> Plan {
+    match mode {
+        WriteMode::Append => Plan::Append,
+        WriteMode::Replace => Plan::Replace,
+        WriteMode::Upsert(keys) => Plan::Upsert { keys: keys.clone() },
+        WriteMode::Merge(m) => Plan::Merge {
+            keys: m.merge_keys.clone(),
+            update: m.update_columns.clone(),
+        },
+    }
+}
+
 async fn write(
     config: &Config,
     request: WriteRequest,
     input: &mut FrameReader,
 ) -> Result<WriteSummary> {
     let stream = request.stream_name.clone();
-    let replace = match &request.write_mode {
-        WriteMode::Append => false,
-        WriteMode::Replace => true,
-        other => {
-            return Err(ConnectorError::config(
-                "write_mode_unsupported",
-                format!(
-                "stream `{stream}`: dest-postgres supports append and replace, not {other:?} yet"
-            ),
-            ))
-        }
-    };
+    let plan = plan(&request.write_mode);
+    if matches!(plan, Plan::Upsert { .. } | Plan::Merge { .. }) && !plan.staged() {
+        return Err(ConnectorError::config(
+            "missing_keys",
+            format!("stream `{stream}`: upsert and merge need key columns"),
+        ));
+    }
     let schema = ipc::decode_schema(&request.schema)?;
     let client = pg_common::connect(config).await?;
     let ns = ident(&config.schema);
@@ -93,6 +105,7 @@ async fn write(
         .iter()
         .map(|f| format!("{} {}", ident(f.name()), encode::column_type(f)))
         .collect();
+    let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
     // Streams load in parallel: two may create the schema at once, and the
     // loser of that race sees a duplicate, which is success here.
     if let Err(e) = client
@@ -106,7 +119,7 @@ async fn write(
             return Err(pg_common::error(&e, &stream));
         }
     }
-    let load = if replace {
+    let into = if plan == Plan::Replace {
         let staging_name = format!("{stream}__rb_new");
         let staging = format!("{ns}.{}", ident(&staging_name));
         exec(
@@ -122,10 +135,7 @@ async fn write(
     } else {
         exec(
             &client,
-            &format!(
-                "CREATE TABLE IF NOT EXISTS {target} ({})",
-                columns.join(", ")
-            ),
+            &sql::create_target(&target, &columns, &plan),
             &stream,
         )
         .await?;
@@ -140,38 +150,40 @@ async fn write(
             &stream,
         )
         .await?;
-        target.clone()
+        if plan.staged() {
+            exec(&client, &sql::create_stage(&columns), &stream).await?;
+            sql::STAGE.to_string()
+        } else {
+            target.clone()
+        }
     };
-    let names: Vec<String> = schema.fields().iter().map(|f| ident(f.name())).collect();
-    let copy_sql = format!("COPY {load} ({}) FROM STDIN", names.join(", "));
-    let mut sink: Option<Sink> = None;
+    let quoted: Vec<String> = names.iter().map(|n| ident(n)).collect();
+    let copy_sql = format!("COPY {into} ({}) FROM STDIN", quoted.join(", "));
+    let mut load = Load {
+        client: &client,
+        stream: &stream,
+        plan: &plan,
+        target: &target,
+        names: &names,
+        sink: None,
+        in_transaction: false,
+    };
     let mut buf = String::new();
     while let Some(frame) = input.next_frame()? {
         match frame {
             InputFrame::Batch(batch) => {
-                if sink.is_none() {
-                    let s = client
-                        .copy_in::<_, Bytes>(copy_sql.as_str())
-                        .await
-                        .map_err(|e| pg_common::error(&e, &stream))?;
-                    sink = Some(Box::pin(s));
-                }
                 buf.clear();
                 encode::encode_batch(&batch, &mut buf)?;
-                if let Some(s) = sink.as_mut() {
-                    s.as_mut()
-                        .send(Bytes::from(std::mem::take(&mut buf)))
-                        .await
-                        .map_err(|e| pg_common::error(&e, &stream))?;
-                }
+                load.send(&copy_sql, Bytes::from(std::mem::take(&mut buf)))
+                    .await?;
             }
-            InputFrame::Checkpoint => finish(&mut sink, &stream).await?,
+            InputFrame::Checkpoint => load.commit().await?,
         }
     }
-    finish(&mut sink, &stream).await?;
-    if replace {
+    load.commit().await?;
+    if plan == Plan::Replace {
         let swap = format!(
-            "BEGIN; DROP TABLE IF EXISTS {target}; ALTER TABLE {load} RENAME TO {}; COMMIT",
+            "BEGIN; DROP TABLE IF EXISTS {target}; ALTER TABLE {into} RENAME TO {}; COMMIT",
             ident(&stream)
         );
         exec(&client, &swap, &stream).await?;
@@ -183,15 +195,91 @@ async fn write(
     Ok(input.summary())
 }
 
-/// Ends the open COPY, committing its rows.
-async fn finish(sink: &mut Option<Sink>, stream: &str) -> Result<()> {
-    if let Some(mut s) = sink.take() {
-        s.as_mut()
-            .finish()
-            .await
-            .map_err(|e| pg_common::error(&e, stream))?;
+/// The rows of one checkpoint on their way in: an open COPY and, for
+/// staged plans, the transaction that applies them.
+struct Load<'a> {
+    client: &'a Client,
+    stream: &'a str,
+    plan: &'a Plan,
+    target: &'a str,
+    names: &'a [String],
+    sink: Option<Sink>,
+    in_transaction: bool,
+}
+
+impl Load<'_> {
+    /// Sends COPY data, opening the transaction and the COPY as needed.
+    async fn send(&mut self, copy_sql: &str, data: Bytes) -> Result<()> {
+        if self.plan.staged() && !self.in_transaction {
+            exec(self.client, "BEGIN", self.stream).await?;
+            self.in_transaction = true;
+        }
+        if self.sink.is_none() {
+            let s = self
+                .client
+                .copy_in::<_, Bytes>(copy_sql)
+                .await
+                .map_err(|e| pg_common::error(&e, self.stream))?;
+            self.sink = Some(Box::pin(s));
+        }
+        if let Some(s) = self.sink.as_mut() {
+            s.as_mut()
+                .send(data)
+                .await
+                .map_err(|e| pg_common::error(&e, self.stream))?;
+        }
+        Ok(())
     }
-    Ok(())
+
+    /// Ends the open COPY and, for staged plans, applies the staged rows
+    /// and commits; the rows are durable when this returns.
+    async fn commit(&mut self) -> Result<()> {
+        if let Some(mut s) = self.sink.take() {
+            s.as_mut()
+                .finish()
+                .await
+                .map_err(|e| pg_common::error(&e, self.stream))?;
+        }
+        if !self.in_transaction {
+            return Ok(());
+        }
+        let keys = self.plan.keys();
+        let nulls: i64 = self
+            .client
+            .query_one(sql::null_keys(keys).as_str(), &[])
+            .await
+            .map_err(|e| pg_common::error(&e, self.stream))?
+            .get(0);
+        if nulls > 0 {
+            return Err(ConnectorError::data(
+                "null_key",
+                format!(
+                    "stream `{}`: {nulls} row(s) have a NULL in the key columns ({}); keys must identify rows",
+                    self.stream,
+                    keys.join(", ")
+                ),
+            ));
+        }
+        let apply = sql::apply(self.plan, self.target, self.names);
+        if let Err(e) = self.client.batch_execute(&apply).await {
+            let no_unique = e.as_db_error().is_some_and(|d| d.code().code() == "42P10");
+            if no_unique {
+                return Err(ConnectorError::config(
+                    "no_unique_key",
+                    format!(
+                        "stream `{}`: table {} has no primary key or unique index on ({}), which upsert needs; add one, or use write_mode: merge",
+                        self.stream,
+                        self.target,
+                        keys.join(", ")
+                    ),
+                ));
+            }
+            return Err(pg_common::error(&e, self.stream));
+        }
+        exec(self.client, "COMMIT", self.stream).await?;
+        self.in_transaction = false;
+        Ok(())
+    }
 }
 
 rapidbyte_guest_sdk::destination_connector!(PostgresDestination);

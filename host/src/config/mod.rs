@@ -155,7 +155,8 @@ pub struct DestinationSpec {
     /// How rows are applied (default `append`).
     #[serde(default)]
     pub write_mode: WriteModeSpec,
-    /// Key columns for `upsert`.
+    /// Key columns for `upsert` (default: each stream's primary key, as
+    /// listed in `source.streams` or defined by the source).
     #[serde(default)]
     pub primary_key: Vec<String>,
     /// Key columns for `merge`.
@@ -451,12 +452,6 @@ fn validate(spec: &PipelineSpec) -> Result<(), (String, String)> {
         }
     }
     let d = &spec.destination;
-    if d.write_mode == WriteModeSpec::Upsert && d.primary_key.is_empty() {
-        return err(
-            "destination.primary_key",
-            "write_mode upsert needs primary_key: [columns]",
-        );
-    }
     if d.write_mode == WriteModeSpec::Merge && d.merge_keys.is_empty() {
         return err(
             "destination.merge_keys",
@@ -554,8 +549,8 @@ mod tests {
         assert!(m.contains("destination"), "{m}");
         let m = message(&OK.replace("\"1.0\"", "\"2.0\""));
         assert!(m.contains("`version`"), "{m}");
-        let m = message(&OK.replace("write_mode: replace", "write_mode: upsert"));
-        assert!(m.contains("destination.primary_key"), "{m}");
+        let m = message(&OK.replace("write_mode: replace", "write_mode: merge"));
+        assert!(m.contains("destination.merge_keys"), "{m}");
         let m = message("- just a list");
         assert!(m.contains("mapping"), "{m}");
         let m = message("version: [unclosed");

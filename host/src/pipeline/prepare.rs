@@ -30,6 +30,9 @@ pub struct SelectedStream {
     pub schema_ipc: Vec<u8>,
     /// Decoded schema.
     pub schema: SchemaRef,
+    /// How the destination applies the rows (upsert keys resolved for
+    /// this stream).
+    pub write_mode: WriteMode,
 }
 
 /// A connector resolved, loaded and granted.
@@ -312,6 +315,7 @@ impl<'a> Prepared<'a> {
             } else {
                 s.primary_key.clone()
             };
+            let write_mode = self.stream_write_mode(&s.name, &at, &primary_key, &schema)?;
             out.push(SelectedStream {
                 selection: StreamSelection {
                     name: s.name.clone(),
@@ -323,9 +327,60 @@ impl<'a> Prepared<'a> {
                 },
                 schema_ipc: desc.schema.clone(),
                 schema,
+                write_mode,
             });
         }
         Ok(out)
+    }
+
+    /// The write mode for one stream: `upsert` keys come from
+    /// `destination.primary_key`, else from the stream's primary key; every
+    /// key and update column must be a column of the stream.
+    fn stream_write_mode(
+        &self,
+        stream: &str,
+        at: &str,
+        primary_key: &[String],
+        schema: &SchemaRef,
+    ) -> Result<WriteMode, PipelineError> {
+        let check = |field: &str, columns: &[String]| -> Result<(), PipelineError> {
+            for c in columns {
+                if schema.column_with_name(c).is_none() {
+                    return Err(PipelineError::Config(format!(
+                        "`{field}`: `{c}` is not a column of stream `{stream}` (columns: {})",
+                        schema
+                            .fields()
+                            .iter()
+                            .map(|f| f.name().as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )));
+                }
+            }
+            Ok(())
+        };
+        match &self.write_mode {
+            WriteMode::Upsert(keys) => {
+                let (keys, field) = if keys.is_empty() {
+                    (primary_key.to_vec(), format!("{at}.primary_key"))
+                } else {
+                    (keys.clone(), "destination.primary_key".to_string())
+                };
+                if keys.is_empty() {
+                    return Err(PipelineError::Config(format!(
+                        "`destination.primary_key`: upsert of stream `{stream}` needs key columns; the source defines none, so set `destination.primary_key` or `{at}.primary_key`"
+                    )));
+                }
+                check(&field, &keys)?;
+                Ok(WriteMode::Upsert(keys))
+            }
+            WriteMode::Merge(m) => {
+                check("destination.merge_keys", &m.merge_keys)?;
+                check("destination.update_columns", &m.update_columns)?;
+                Ok(self.write_mode.clone())
+            }
+            other => Ok(other.clone()),
+        }
     }
 }
 

@@ -136,7 +136,7 @@ impl Prepared<'_> {
         let summary = dst.write(&WriteRequest {
             stream_name: name.clone(),
             schema: stream.schema_ipc.clone(),
-            write_mode: self.write_mode.clone(),
+            write_mode: stream.write_mode.clone(),
         })?;
         if summary.records != dst.delivered_rows() {
             tracing::warn!(stream = %name, claimed = summary.records, delivered = dst.delivered_rows(), "destination summary disagrees with the rows it received");
