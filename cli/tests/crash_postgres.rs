@@ -20,7 +20,9 @@ fn command(dir: &Path) -> Command {
 fn checksum(pg: &PgCluster, db: &str, table: &str) -> String {
     pg.psql(
         db,
-        &format!("SELECT count(*) || ':' || md5(string_agg(t::text, '|' ORDER BY id)) FROM {table} t"),
+        &format!(
+            "SELECT count(*) || ':' || md5(string_agg(t::text, '|' ORDER BY id)) FROM {table} t"
+        ),
     )
 }
 
@@ -79,7 +81,11 @@ fn kill_9_during_incremental_upsert_loses_and_duplicates_nothing() {
         eprintln!(
             "round {round}: killed after {:?}{}",
             started.elapsed(),
-            if finished_before_kill { " (already done)" } else { "" }
+            if finished_before_kill {
+                " (already done)"
+            } else {
+                ""
+            }
         );
 
         let rerun = Instant::now();
@@ -99,7 +105,9 @@ fn kill_9_during_incremental_upsert_loses_and_duplicates_nothing() {
     assert!(out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.lines().any(|l| l.contains("rows") && l.contains(" 0 ")),
+        stdout
+            .lines()
+            .any(|l| l.contains("rows") && l.contains(" 0 ")),
         "a final run reads nothing new:\n{stdout}"
     );
 }

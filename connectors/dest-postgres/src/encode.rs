@@ -16,10 +16,16 @@ use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType, Field, TimeUnit};
 use rapidbyte_guest_sdk::{ConnectorError, Result};
 
+/// The PostgreSQL type a source put in the field metadata, if any.
+pub fn source_type(field: &Field) -> Option<&String> {
+    field.metadata().get("rapidbyte.pg_type")
+}
+
 /// The column type for `field`: the source's PostgreSQL type when it
-/// travelled in the metadata, else one mapped from the Arrow type.
-pub fn column_type(field: &Field) -> String {
-    if let Some(t) = field.metadata().get("rapidbyte.pg_type") {
+/// travelled in the metadata and `exists` in this database, else one
+/// mapped from the Arrow type.
+pub fn column_type(field: &Field, exists: impl Fn(&str) -> bool) -> String {
+    if let Some(t) = source_type(field).filter(|t| exists(t)) {
         return t.clone();
     }
     match field.data_type() {
@@ -66,6 +72,11 @@ fn civil(days: i64) -> (i64, u32, u32) {
 }
 
 fn write_date(out: &mut String, days: i64) {
+    // The source's ±infinity.
+    if days == i64::from(i32::MAX) || days == i64::from(i32::MIN) {
+        out.push_str(if days > 0 { "infinity" } else { "-infinity" });
+        return;
+    }
     let (y, m, d) = civil(days);
     if y <= 0 {
         let _ = write!(out, "{:04}-{m:02}-{d:02} BC", 1 - y);
@@ -75,6 +86,11 @@ fn write_date(out: &mut String, days: i64) {
 }
 
 fn write_timestamp(out: &mut String, micros: i64, tz: bool) {
+    // The source's ±infinity.
+    if micros == i64::MAX || micros == i64::MIN {
+        out.push_str(if micros > 0 { "infinity" } else { "-infinity" });
+        return;
+    }
     let days = micros.div_euclid(86_400_000_000);
     let rem = micros.rem_euclid(86_400_000_000);
     let (y, m, d) = civil(days);
@@ -216,5 +232,9 @@ mod tests {
         let mut s = String::new();
         write_timestamp(&mut s, 1_704_067_200_123_456, true);
         assert_eq!(s, "2024-01-01 00:00:00.123456+00");
+        s.clear();
+        write_timestamp(&mut s, i64::MIN, false);
+        write_date(&mut s, i64::from(i32::MAX));
+        assert_eq!(s, "-infinityinfinity");
     }
 }

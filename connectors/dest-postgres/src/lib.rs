@@ -64,6 +64,42 @@ impl Destination for PostgresDestination {
     }
 }
 
+/// The source column types that do not exist in this database (an enum
+/// or a type from an extension): those columns load as their Arrow type,
+/// with a warning naming them.
+async fn missing_types(
+    client: &Client,
+    schema: &arrow_schema::Schema,
+    stream: &str,
+) -> Result<Vec<String>> {
+    let wanted: Vec<String> = schema
+        .fields()
+        .iter()
+        .filter_map(|f| encode::source_type(f).cloned())
+        .collect();
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = client
+        .query(
+            "SELECT t FROM unnest($1::text[]) t WHERE to_regtype(t) IS NULL",
+            &[&wanted],
+        )
+        .await
+        .map_err(|e| pg_common::error(&e, stream))?;
+    let missing: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+    for f in schema.fields() {
+        if let Some(t) = encode::source_type(f).filter(|t| missing.contains(t)) {
+            log::warn(&format!(
+                "stream `{stream}`: column `{}` has source type `{t}`, which this database lacks; it loads as {}",
+                f.name(),
+                encode::column_type(f, |_| false)
+            ));
+        }
+    }
+    Ok(missing)
+}
+
 async fn exec(client: &Client, sql: &str, stream: &str) -> Result<()> {
     client
         .batch_execute(sql)
@@ -100,10 +136,14 @@ async fn write(
     let client = pg_common::connect(config).await?;
     let ns = ident(&config.schema);
     let target = format!("{ns}.{}", ident(&stream));
+    let missing = missing_types(&client, &schema, &stream).await?;
     let columns: Vec<String> = schema
         .fields()
         .iter()
-        .map(|f| format!("{} {}", ident(f.name()), encode::column_type(f)))
+        .map(|f| {
+            let ty = encode::column_type(f, |t| !missing.iter().any(|m| m == t));
+            format!("{} {ty}", ident(f.name()))
+        })
         .collect();
     let names: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
     // Streams load in parallel: two may create the schema at once, and the

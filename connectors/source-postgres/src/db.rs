@@ -18,6 +18,10 @@ pub struct Column {
     pub kind: Kind,
     /// Whether it may be NULL.
     pub nullable: bool,
+    /// For text-read columns: whether the type is one whose text form is
+    /// its documented, exact transport (numeric, time, interval, network
+    /// types, money, enums, arrays, ...), as opposed to an unknown type.
+    pub known_text: bool,
 }
 
 /// A table or view of the schema.
@@ -55,6 +59,13 @@ impl Table {
         .find(|n| self.columns.iter().any(|c| c.name == *n))
     }
 
+    /// Columns of types this connector does not know, read as text.
+    pub fn unknown_types(&self) -> impl Iterator<Item = &Column> {
+        self.columns
+            .iter()
+            .filter(|c| c.kind == Kind::AsText && !c.known_text)
+    }
+
     /// The SELECT list, casting types without a binary decoder to text.
     pub fn select_list(&self) -> String {
         self.columns
@@ -72,11 +83,18 @@ impl Table {
 pub async fn tables(client: &Client, schema: &str) -> Result<Vec<Table>> {
     let rows = client
         .query(
-            "SELECT c.relname::text, a.attname::text, a.atttypid, \
-                    format_type(a.atttypid, a.atttypmod), NOT a.attnotnull \
+            // A domain reads as its base type.
+            "SELECT c.relname::text, a.attname::text, \
+                    CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END, \
+                    CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) \
+                         ELSE format_type(a.atttypid, a.atttypmod) END, \
+                    NOT a.attnotnull, \
+                    (t.typtype = 'e' OR bt.typtype = 'e' OR t.typcategory = 'A' OR bt.typcategory = 'A') \
              FROM pg_catalog.pg_class c \
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
              JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
+             JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
+             LEFT JOIN pg_catalog.pg_type bt ON bt.oid = t.typbasetype \
              WHERE n.nspname = $1 AND c.relkind IN ('r', 'v', 'm', 'p', 'f') \
              ORDER BY c.relname, a.attnum",
             &[&schema],
@@ -87,11 +105,13 @@ pub async fn tables(client: &Client, schema: &str) -> Result<Vec<Table>> {
     for row in rows {
         let table: String = row.get(0);
         let oid: u32 = row.get(2);
+        let enum_or_array: Option<bool> = row.get(5);
         let column = Column {
             name: row.get(1),
             pg_type: row.get(3),
             kind: types::kind_of(oid),
             nullable: row.get(4),
+            known_text: enum_or_array.unwrap_or(false) || types::exact_as_text(oid),
         };
         match tables.last_mut() {
             Some(t) if t.name == table => t.columns.push(column),

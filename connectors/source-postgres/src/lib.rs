@@ -141,6 +141,12 @@ async fn read_table(
 ) -> Result<StreamSummary> {
     let schema: Arc<Schema> = Arc::new(table.schema());
     let mut kinds: Vec<types::Kind> = table.columns.iter().map(|c| c.kind).collect();
+    for c in table.unknown_types() {
+        rapidbyte_guest_sdk::log::warn(&format!(
+            "stream `{}`: column `{}` has type `{}`, which is read as text",
+            table.name, c.name, c.pg_type
+        ));
+    }
     let mut select = table.select_list();
     let mut conditions: Vec<String> = selection.filter.iter().map(|f| format!("({f})")).collect();
     let mut order = String::new();

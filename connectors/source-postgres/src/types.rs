@@ -71,6 +71,16 @@ pub fn kind_of(oid: u32) -> Kind {
     }
 }
 
+/// Types read as text on purpose: their text form is exact and is what
+/// destinations load (numeric, time, timetz, interval, inet, cidr, macaddr,
+/// macaddr8, money, xml, bit, varbit).
+pub fn exact_as_text(oid: u32) -> bool {
+    matches!(
+        oid,
+        1700 | 1083 | 1266 | 1186 | 869 | 650 | 829 | 774 | 790 | 142 | 1560 | 1562
+    )
+}
+
 impl Kind {
     /// The Arrow type of the column.
     pub fn arrow_type(self) -> DataType {
@@ -126,6 +136,13 @@ fn bad(column: &str, what: &str) -> ConnectorError {
     ConnectorError::data(
         "bad_value",
         format!("column `{column}`: malformed {what} value in COPY data"),
+    )
+}
+
+fn out_of_range(column: &str) -> ConnectorError {
+    ConnectorError::data(
+        "out_of_range",
+        format!("column `{column}`: a date/time beyond what Arrow can hold (about year 294,000)"),
     )
 }
 
@@ -186,12 +203,25 @@ impl ColumnBuilder {
             }
             ColumnBuilder::Bytea(b) => b.append_value(v),
             ColumnBuilder::Date(b) => {
+                // ±infinity (i32::MAX/MIN) stay the extreme values.
                 let days = i32::from_be_bytes(fixed(v, column, "date")?);
-                b.append_value(days.saturating_add(PG_EPOCH_DAYS));
+                b.append_value(match days {
+                    i32::MAX | i32::MIN => days,
+                    d => d
+                        .checked_add(PG_EPOCH_DAYS)
+                        .ok_or_else(|| out_of_range(column))?,
+                });
             }
             ColumnBuilder::Timestamp(b, _) => {
+                // ±infinity (i64::MAX/MIN) stay the extreme values.
                 let micros = i64::from_be_bytes(fixed(v, column, "timestamp")?);
-                b.append_value(micros.saturating_add(PG_EPOCH_MICROS));
+                b.append_value(match micros {
+                    i64::MAX | i64::MIN => micros,
+                    m => m
+                        .checked_add(PG_EPOCH_MICROS)
+                        .filter(|m| *m != i64::MAX)
+                        .ok_or_else(|| out_of_range(column))?,
+                });
             }
             ColumnBuilder::Text(b, kind) => match kind {
                 Kind::Uuid => {
