@@ -50,11 +50,49 @@ impl Destination for PostgresDestination {
     fn validate(config: Config) -> Result<ValidationResult> {
         pg_common::runtime()?.block_on(async move {
             let client = pg_common::connect(&config).await?;
-            client
-                .batch_execute("SELECT 1")
+            let at = format!("{}:{}/{}", config.host, config.port, config.database);
+            // May the user create tables in the schema (or the schema itself)?
+            let row = client
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1), \
+                            COALESCE((SELECT has_schema_privilege(oid, 'CREATE') FROM pg_catalog.pg_namespace WHERE nspname = $1), \
+                                     has_database_privilege(current_database(), 'CREATE'))",
+                    &[&config.schema],
+                )
                 .await
                 .map_err(|e| pg_common::error(&e, "validate"))?;
-            Ok(rapidbyte_guest_sdk::ok_validation())
+            let (exists, can_create): (bool, bool) = (row.get(0), row.get(1));
+            let (user, schema) = (
+                pg_common::ident(&config.user),
+                pg_common::ident(&config.schema),
+            );
+            if !can_create {
+                let fix = if exists {
+                    format!("GRANT CREATE ON SCHEMA {schema} TO {user}")
+                } else {
+                    format!(
+                        "CREATE SCHEMA {schema} AUTHORIZATION {user}, or GRANT CREATE ON DATABASE {} TO {user}",
+                        pg_common::ident(&config.database)
+                    )
+                };
+                return Ok(ValidationResult {
+                    status: ValidationStatus::Failed,
+                    message: format!(
+                        "connected to {at}, but user `{}` cannot create tables in schema `{}`: {fix}",
+                        config.user, config.schema
+                    ),
+                    details: Vec::new(),
+                });
+            }
+            Ok(ValidationResult {
+                status: ValidationStatus::Success,
+                message: format!(
+                    "connected to {at}; schema `{}` {}",
+                    config.schema,
+                    if exists { "is writable" } else { "will be created" }
+                ),
+                details: Vec::new(),
+            })
         })
     }
 

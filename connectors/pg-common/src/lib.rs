@@ -26,6 +26,49 @@ pub struct ConnectionConfig {
     /// Schema (default `public`).
     #[serde(default = "default_schema")]
     pub schema: String,
+    /// TLS, as libpq's `sslmode` (default `disable`). Only `disable` and
+    /// `prefer` (which connects in plaintext) work in this version.
+    #[serde(default)]
+    pub sslmode: SslMode,
+}
+
+/// libpq's `sslmode` values.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SslMode {
+    /// Plaintext.
+    #[default]
+    Disable,
+    /// TLS if the server offers it; this version always uses plaintext.
+    Allow,
+    /// As `allow`.
+    Prefer,
+    /// TLS required: not supported yet.
+    Require,
+    /// TLS with CA verification: not supported yet.
+    VerifyCa,
+    /// TLS with full verification: not supported yet.
+    VerifyFull,
+}
+
+impl SslMode {
+    /// Refuses the modes that need TLS, with what to do instead.
+    pub fn check(self) -> Result<()> {
+        match self {
+            SslMode::Disable | SslMode::Allow | SslMode::Prefer => Ok(()),
+            mode => Err(ConnectorError::config(
+                "tls_unsupported",
+                format!(
+                    "`sslmode: {}`: this connector does not speak TLS yet; use `sslmode: disable` on a trusted network, or reach the server through a local TLS tunnel (e.g. stunnel) and connect to that",
+                    match mode {
+                        SslMode::Require => "require",
+                        SslMode::VerifyCa => "verify-ca",
+                        _ => "verify-full",
+                    }
+                ),
+            )),
+        }
+    }
 }
 
 fn default_port() -> u16 {
@@ -85,6 +128,7 @@ pub fn error(e: &tokio_postgres::Error, context: &str) -> ConnectorError {
 
 /// Connects over a plain TCP stream (TLS is not supported yet).
 pub async fn connect(config: &ConnectionConfig) -> Result<Client> {
+    config.sslmode.check()?;
     let endpoint = format!("{}:{}", config.host, config.port);
     let stream = tokio::net::TcpStream::connect((config.host.as_str(), config.port))
         .await

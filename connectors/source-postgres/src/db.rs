@@ -79,6 +79,51 @@ impl Table {
     }
 }
 
+/// Whether a schema exists, and whether the user may use it.
+pub struct SchemaAccess {
+    /// The schema exists.
+    pub exists: bool,
+    /// The user has USAGE on it.
+    pub usable: bool,
+}
+
+/// Looks up `schema` and the user's USAGE privilege on it.
+pub async fn schema_access(client: &Client, schema: &str) -> Result<SchemaAccess> {
+    let row = client
+        .query_opt(
+            "SELECT has_schema_privilege(oid, 'USAGE') FROM pg_catalog.pg_namespace WHERE nspname = $1",
+            &[&schema],
+        )
+        .await
+        .map_err(|e| error(&e, &format!("looking up schema `{schema}`")))?;
+    Ok(match row {
+        Some(r) => SchemaAccess {
+            exists: true,
+            usable: r.get(0),
+        },
+        None => SchemaAccess {
+            exists: false,
+            usable: false,
+        },
+    })
+}
+
+/// Tables and views of `schema` the user may not SELECT from.
+pub async fn unreadable_tables(client: &Client, schema: &str) -> Result<Vec<String>> {
+    let rows = client
+        .query(
+            "SELECT c.relname::text FROM pg_catalog.pg_class c \
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relkind IN ('r', 'v', 'm', 'p', 'f') \
+               AND NOT has_table_privilege(c.oid, 'SELECT') \
+             ORDER BY 1",
+            &[&schema],
+        )
+        .await
+        .map_err(|e| error(&e, &format!("checking privileges in schema `{schema}`")))?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
 /// Every table, view and materialized view of `schema`.
 pub async fn tables(client: &Client, schema: &str) -> Result<Vec<Table>> {
     let rows = client

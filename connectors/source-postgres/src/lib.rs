@@ -63,23 +63,54 @@ impl Source for PostgresSource {
         let runtime = pg_common::runtime()?;
         runtime.block_on(async move {
             let client = pg_common::connect(&config).await?;
-            let tables = db::tables(&client, &config.schema).await?;
-            let status = if tables.is_empty() {
-                ValidationStatus::Warning
-            } else {
+            let at = format!("{}:{}/{}", config.host, config.port, config.database);
+            let schema = &config.schema;
+            let access = db::schema_access(&client, schema).await?;
+            if access.exists && !access.usable {
+                return Ok(failed(
+                    &at,
+                    format!("user `{}` has no USAGE privilege on schema `{schema}`: GRANT USAGE ON SCHEMA {} TO {}", config.user, pg_common::ident(schema), pg_common::ident(&config.user)),
+                ));
+            }
+            if !access.exists {
+                return Ok(failed(
+                    &at,
+                    format!("schema `{schema}` does not exist in database `{}`", config.database),
+                ));
+            }
+            let tables = db::tables(&client, schema).await?;
+            let unreadable = db::unreadable_tables(&client, schema).await?;
+            let mut details: Vec<ValidationDetail> = unreadable
+                .iter()
+                .map(|t| ValidationDetail {
+                    field: Some("streams".into()),
+                    message: format!(
+                        "no SELECT privilege on `{schema}.{t}`: GRANT SELECT ON {}.{} TO {}",
+                        pg_common::ident(schema),
+                        pg_common::ident(t),
+                        pg_common::ident(&config.user)
+                    ),
+                })
+                .collect();
+            if tables.is_empty() {
+                details.push(ValidationDetail {
+                    field: Some("schema".into()),
+                    message: format!("schema `{schema}` has no tables or views to read"),
+                });
+            }
+            let status = if details.is_empty() {
                 ValidationStatus::Success
+            } else {
+                ValidationStatus::Warning
             };
             Ok(ValidationResult {
                 status,
                 message: format!(
-                    "connected to {}:{}/{}; {} table(s) in schema `{}`",
-                    config.host,
-                    config.port,
-                    config.database,
+                    "connected to {at}; {} table(s) in schema `{schema}`, {} readable",
                     tables.len(),
-                    config.schema
+                    tables.len().saturating_sub(unreadable.len()),
                 ),
-                details: Vec::new(),
+                details,
             })
         })
     }
@@ -111,6 +142,14 @@ impl Source for PostgresSource {
             }
             Ok(summary)
         })
+    }
+}
+
+fn failed(at: &str, message: String) -> ValidationResult {
+    ValidationResult {
+        status: ValidationStatus::Failed,
+        message: format!("connected to {at}, but {message}"),
+        details: Vec::new(),
     }
 }
 
