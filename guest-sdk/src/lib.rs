@@ -145,9 +145,10 @@ pub mod prelude {
     #[cfg(feature = "transform")]
     pub use crate::transform_connector;
     pub use crate::types::{
-        Catalog, ErrorCategory, ReadRequest, ReadSummary, StreamDescriptor, StreamSelection,
-        StreamSummary, SyncMode, TransformRequest, TransformSummary, ValidationDetail,
-        ValidationResult, ValidationStatus, WriteMode, WriteRequest, WriteSummary,
+        Catalog, ErrorCategory, Partition, ReadRequest, ReadSummary, StreamDescriptor,
+        StreamSelection, StreamSummary, SyncMode, TransformRequest, TransformSummary,
+        ValidationDetail, ValidationResult, ValidationStatus, WriteMode, WriteRequest,
+        WriteSummary,
     };
     pub use crate::{
         Destination, Emitter, FrameReader, InputFrame, Source, StreamBuilder, Transform,

@@ -21,6 +21,7 @@ impl StreamBuilder {
                 supported_sync_modes: vec![SyncMode::FullRefresh],
                 source_defined_cursor: None,
                 source_defined_primary_key: None,
+                supports_partitions: false,
             },
         })
     }
@@ -41,6 +42,14 @@ impl StreamBuilder {
     pub fn primary_key(mut self, columns: &[&str]) -> Self {
         self.descriptor.source_defined_primary_key =
             Some(columns.iter().map(|c| c.to_string()).collect());
+        self
+    }
+
+    /// Declares that full-refresh reads of this stream can be split: the
+    /// source then honours [`crate::types::StreamSelection::partition`] by
+    /// reading only its share of the rows.
+    pub fn partitionable(mut self) -> Self {
+        self.descriptor.supports_partitions = true;
         self
     }
 

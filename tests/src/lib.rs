@@ -119,6 +119,19 @@ impl Project {
         PipelineConfig::load(&p).unwrap_or_else(|e| panic!("pipeline should load: {e}"))
     }
 
+    /// The error that loading, preparing or starting `yaml` fails with;
+    /// panics if it starts.
+    pub fn start_error(&self, yaml: &str) -> String {
+        let p = self.write("pipeline.yaml", yaml);
+        match PipelineConfig::load(&p) {
+            Err(e) => e.to_string(),
+            Ok(config) => match pipeline::run(&config, runtime()) {
+                Err(e) => e.to_string(),
+                Ok(_) => panic!("the pipeline was expected not to start"),
+            },
+        }
+    }
+
     /// Runs a pipeline YAML through the engine.
     pub fn run(&self, yaml: &str) -> Result<PipelineReport, PipelineError> {
         let config = self.pipeline(yaml);

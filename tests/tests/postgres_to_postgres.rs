@@ -200,3 +200,56 @@ fn every_type_round_trips_exactly() {
         .replace("p posint", "p integer");
     assert_eq!(types("dst", "copy.kinds"), want);
 }
+
+#[test]
+fn partitioned_reads_are_disjoint_and_complete() {
+    let pg = PgCluster::start();
+    pg.psql("postgres", "CREATE DATABASE src");
+    pg.psql("postgres", "CREATE DATABASE dst");
+    pg.psql("src", TABLE);
+    pg.psql(
+        "src",
+        "CREATE TABLE coded (code text, n int, v text, PRIMARY KEY (code, n));
+         INSERT INTO coded SELECT 'c' || (g % 17), g, repeat('x', g % 50) FROM generate_series(1, 3000) g;
+         CREATE VIEW plain AS SELECT id FROM events;",
+    );
+    let p = Project::new();
+    // An integer key (ids 0 and -1 included) and a composite text key.
+    let yaml = pipeline(
+        &pg,
+        "  streams:\n    - name: events\n      partitions: 3\n    - name: coded\n      partitions: 4\n",
+        "replace",
+    );
+    let report = p.run_ok(&yaml);
+    assert_eq!(report.streams[0].records_read, 4002);
+    assert_eq!(report.streams[0].records_written, 4002);
+    assert_eq!(report.streams[1].records_written, 3000);
+    assert_eq!(
+        checksum(&pg, "dst", "copy.events"),
+        checksum(&pg, "src", "public.events")
+    );
+    let coded = |db: &str, t: &str| {
+        pg.psql(
+            db,
+            &format!("SELECT count(*) || ':' || md5(string_agg(t::text, '|' ORDER BY code, n)) FROM {t} t"),
+        )
+    };
+    assert_eq!(coded("dst", "copy.coded"), coded("src", "public.coded"));
+
+    // A view has no key to split on; incremental reads are not split.
+    let err = p.start_error(&pipeline(
+        &pg,
+        "  streams:\n    - name: plain\n      partitions: 2\n",
+        "replace",
+    ));
+    assert!(
+        err.contains("source.streams[0].partitions") && err.contains("plain"),
+        "{err}"
+    );
+    let err = p.start_error(&pipeline(
+        &pg,
+        "  streams:\n    - name: events\n      sync_mode: incremental\n      partitions: 2\n",
+        "append",
+    ));
+    assert!(err.contains("full_refresh"), "{err}");
+}

@@ -22,13 +22,6 @@ fn pipeline(pg: &PgCluster, streams: &str, destination: &str) -> String {
     )
 }
 
-fn config_error(p: &Project, yaml: &str, what: &str) -> String {
-    match p.run(yaml) {
-        Err(e) => e.to_string(),
-        Ok(_) => panic!("expected a config error: {what}"),
-    }
-}
-
 fn setup() -> (PgCluster, Project) {
     let pg = PgCluster::start();
     pg.psql("postgres", "CREATE DATABASE src");
@@ -143,7 +136,7 @@ fn upsert_keeps_the_last_row_for_a_key_and_rejects_null_keys() {
         "  streams:\n    - name: dupes\n",
         "  write_mode: upsert\n",
     );
-    let err = config_error(&p, &yaml, "no keys");
+    let err = p.start_error(&yaml);
     assert!(
         err.contains("destination.primary_key") && err.contains("dupes"),
         "{err}"
@@ -154,7 +147,7 @@ fn upsert_keeps_the_last_row_for_a_key_and_rejects_null_keys() {
         "  streams:\n    - name: items\n",
         "  write_mode: upsert\n  primary_key: [nope]\n",
     );
-    let err = config_error(&p, &yaml, "bad key");
+    let err = p.start_error(&yaml);
     assert!(err.contains("nope") && err.contains("items"), "{err}");
 }
 
@@ -224,7 +217,7 @@ fn merge_updates_only_the_chosen_columns() {
         "  streams:\n    - name: items\n",
         "  write_mode: merge\n  merge_keys: [id]\n  update_columns: [missing]\n",
     );
-    let err = config_error(&p, &yaml, "bad column");
+    let err = p.start_error(&yaml);
     assert!(
         err.contains("destination.update_columns") && err.contains("missing"),
         "{err}"

@@ -59,6 +59,39 @@ impl Table {
         .find(|n| self.columns.iter().any(|c| c.name == *n))
     }
 
+    /// The WHERE condition of share `index` of `count` of a partitioned
+    /// read: rows are dealt out by primary key (modulo for one integer
+    /// column, a hash otherwise), so the shares are disjoint and complete
+    /// whatever concurrent writes do, as long as keys are not updated.
+    /// `None` without a primary key.
+    pub fn share_condition(&self, index: u32, count: u32) -> Option<String> {
+        let keys: Vec<&Column> = self
+            .primary_key
+            .iter()
+            .filter_map(|k| self.columns.iter().find(|c| &c.name == k))
+            .collect();
+        if keys.is_empty() || keys.len() != self.primary_key.len() {
+            return None;
+        }
+        let n = i64::from(count);
+        let value = match keys.as_slice() {
+            [k] if matches!(k.kind, Kind::Int2 | Kind::Int4 | Kind::Int8) => {
+                format!("((__rb_t.{}::int8 % {n}) + {n}) % {n}", ident(&k.name))
+            }
+            _ => {
+                let cols: Vec<String> = keys
+                    .iter()
+                    .map(|k| format!("__rb_t.{}", ident(&k.name)))
+                    .collect();
+                format!(
+                    "(hashtext(ROW({})::text)::int8 + 2147483648) % {n}",
+                    cols.join(", ")
+                )
+            }
+        };
+        Some(format!("{value} = {index}"))
+    }
+
     /// Columns of types this connector does not know, read as text.
     pub fn unknown_types(&self) -> impl Iterator<Item = &Column> {
         self.columns

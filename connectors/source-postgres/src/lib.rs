@@ -51,7 +51,8 @@ impl Source for PostgresSource {
                 }
                 if !t.primary_key.is_empty() {
                     let pk: Vec<&str> = t.primary_key.iter().map(String::as_str).collect();
-                    b = b.primary_key(&pk);
+                    // Shares split on the key, so every row is in one share.
+                    b = b.primary_key(&pk).partitionable();
                 }
                 streams.push(b.build());
             }
@@ -191,7 +192,16 @@ async fn read_table(
     let mut order = String::new();
     let mut position_fields: Vec<&db::Column> = Vec::new();
     match selection.sync_mode {
-        SyncMode::FullRefresh => {}
+        SyncMode::FullRefresh => {
+            if let Some(p) = &selection.partition {
+                conditions.push(table.share_condition(p.index, p.count).ok_or_else(|| {
+                    ConnectorError::config(
+                        "partitions_unsupported",
+                        format!("stream `{}` has no primary key to split on", selection.name),
+                    )
+                })?);
+            }
+        }
         SyncMode::Incremental => {
             let cursor = selection.cursor_field.as_deref().ok_or_else(|| {
                 ConnectorError::config(

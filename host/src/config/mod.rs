@@ -112,6 +112,10 @@ pub struct StreamSpec {
     /// Row filter pushed to the source (SQL boolean expression).
     #[serde(default)]
     pub filter: Option<String>,
+    /// Split a full-refresh read into this many shares read concurrently
+    /// (sources that declare `supports-partitions` only).
+    #[serde(default)]
+    pub partitions: Option<u32>,
 }
 
 /// Sync modes as written in YAML.
@@ -443,6 +447,21 @@ fn validate(spec: &PipelineSpec) -> Result<(), (String, String)> {
     for (i, s) in spec.source.streams.iter().enumerate() {
         if s.name.is_empty() {
             return err(&format!("source.streams[{i}].name"), "must not be empty");
+        }
+        if s.partitions == Some(0) {
+            return err(
+                &format!("source.streams[{i}].partitions"),
+                "must be at least 1",
+            );
+        }
+        if s.partitions.unwrap_or(1) > 1 && s.sync_mode != SyncModeSpec::FullRefresh {
+            return err(
+                &format!("source.streams[{i}].partitions"),
+                &format!(
+                    "stream `{}`: partitions apply to full_refresh reads only",
+                    s.name
+                ),
+            );
         }
         if !seen.insert(&s.name) {
             return err(

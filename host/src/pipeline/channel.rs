@@ -1,4 +1,5 @@
-//! A byte-bounded channel between one source and one destination.
+//! A byte-bounded channel from one or more source instances (the shares of
+//! a partitioned read) to one destination.
 //!
 //! `send` blocks while the frames in flight exceed the capacity (a single
 //! frame larger than the capacity still passes when the channel is empty),
@@ -15,6 +16,7 @@ struct Inner {
     queue: VecDeque<Frame>,
     bytes: usize,
     finished: bool,
+    producers_left: usize,
     aborted: Option<String>,
     peak_bytes: usize,
 }
@@ -27,10 +29,20 @@ pub struct ByteChannel {
 }
 
 impl ByteChannel {
-    /// A channel holding at most `capacity` bytes of frames.
+    /// A channel holding at most `capacity` bytes of frames, fed by one
+    /// producer.
     pub fn new(capacity: usize) -> Self {
+        Self::with_producers(capacity, 1)
+    }
+
+    /// A channel fed by `producers` producers, each calling
+    /// [`ByteChannel::finish`] when done.
+    pub fn with_producers(capacity: usize, producers: usize) -> Self {
         ByteChannel {
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(Inner {
+                producers_left: producers.max(1),
+                ..Inner::default()
+            }),
             changed: Condvar::new(),
             capacity,
         }
@@ -40,9 +52,13 @@ impl ByteChannel {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The producer is done: the consumer gets `None` after the last frame.
+    /// One producer is done; when all are, the consumer gets `None` after
+    /// the last frame.
     pub fn finish(&self) {
-        self.lock().finished = true;
+        let mut g = self.lock();
+        g.producers_left = g.producers_left.saturating_sub(1);
+        g.finished = g.producers_left == 0;
+        drop(g);
         self.changed.notify_all();
     }
 
@@ -157,6 +173,33 @@ mod tests {
         ch.finish();
         assert!(ch.recv().unwrap().is_some());
         assert!(ch.recv().unwrap().is_none());
+    }
+
+    #[test]
+    fn ends_when_every_producer_finished() {
+        let ch = Arc::new(ByteChannel::with_producers(1000, 3));
+        let producers: Vec<_> = (0..3)
+            .map(|_| {
+                let ch = ch.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..20 {
+                        ch.send(data(30)).unwrap();
+                    }
+                    ch.finish();
+                })
+            })
+            .collect();
+        let mut got = 0;
+        while ch.recv().unwrap().is_some() {
+            got += 1;
+        }
+        for p in producers {
+            p.join().unwrap();
+        }
+        assert_eq!(
+            got, 60,
+            "no frame is cut off by the first producer to finish"
+        );
     }
 
     #[test]

@@ -33,6 +33,9 @@ pub struct SelectedStream {
     /// How the destination applies the rows (upsert keys resolved for
     /// this stream).
     pub write_mode: WriteMode,
+    /// How many source instances read the stream concurrently, each its
+    /// own share (1: one instance reads everything).
+    pub partitions: u32,
 }
 
 /// A connector resolved, loaded and granted.
@@ -237,6 +240,7 @@ impl<'a> Prepared<'a> {
                     cursor_field: None,
                     primary_key: Vec::new(),
                     filter: None,
+                    partitions: None,
                 })
                 .collect()
         } else {
@@ -316,6 +320,13 @@ impl<'a> Prepared<'a> {
                 s.primary_key.clone()
             };
             let write_mode = self.stream_write_mode(&s.name, &at, &primary_key, &schema)?;
+            let partitions = s.partitions.unwrap_or(1);
+            if partitions > 1 && !desc.supports_partitions {
+                return Err(PipelineError::Config(format!(
+                    "`{at}.partitions`: `{}` cannot split stream `{}` into partitions",
+                    self.source.connector.manifest.name, s.name
+                )));
+            }
             out.push(SelectedStream {
                 selection: StreamSelection {
                     name: s.name.clone(),
@@ -324,10 +335,12 @@ impl<'a> Prepared<'a> {
                     primary_key,
                     max_batch_bytes,
                     filter: s.filter.clone(),
+                    partition: None,
                 },
                 schema_ipc: desc.schema.clone(),
                 schema,
                 write_mode,
+                partitions,
             });
         }
         Ok(out)

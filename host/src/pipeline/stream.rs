@@ -10,7 +10,7 @@ use super::channel::ByteChannel;
 use super::prepare::{Prepared, SelectedStream};
 use super::StreamReport;
 use crate::runtime::bindings::sync_mode_name;
-use crate::runtime::bindings::types::{ReadRequest, WriteRequest};
+use crate::runtime::bindings::types::{Partition, ReadRequest, StreamSelection, WriteRequest};
 use crate::runtime::{
     ConnectorFailure, DestinationInstance, HostContext, Progress, Role, SourceInstance,
 };
@@ -74,8 +74,13 @@ impl Prepared<'_> {
         &self,
         stream: &SelectedStream,
         channel: Arc<ByteChannel>,
+        partition: Option<Partition>,
     ) -> Result<SideResult, ConnectorFailure> {
         let name = &stream.selection.name;
+        let selection = StreamSelection {
+            partition,
+            ..stream.selection.clone()
+        };
         let role = Role::Source {
             outbox: channel,
             stream: name.clone(),
@@ -97,7 +102,7 @@ impl Prepared<'_> {
         )?;
         src.init(&self.source.config_json)?;
         let summary = src.read(&ReadRequest {
-            streams: vec![stream.selection.clone()],
+            streams: vec![selection],
         })?;
         let (rows, bytes) = src.emitted();
         let claimed: u64 = summary.streams.iter().map(|s| s.records).sum();
@@ -160,7 +165,8 @@ impl Prepared<'_> {
         tracing::info!(pipeline = %pipeline, stream = %name, mode = sync_mode_name(stream.selection.sync_mode), "syncing stream");
         let capacity =
             usize::try_from(self.config.spec.resources.channel_capacity()).unwrap_or(usize::MAX);
-        let channel = Arc::new(ByteChannel::new(capacity));
+        let shares = stream.partitions.max(1);
+        let channel = Arc::new(ByteChannel::with_producers(capacity, shares as usize));
         let dst_progress = Arc::new(Progress::default());
         let (src, dst) = std::thread::scope(|s| {
             let dst = {
@@ -174,18 +180,25 @@ impl Prepared<'_> {
                     r
                 })
             };
-            let src = {
-                let channel = channel.clone();
-                s.spawn(move || {
-                    let r = self.source_side(stream, channel.clone());
-                    match &r {
-                        Ok(_) => channel.finish(),
-                        Err(e) => channel.abort(&e.to_string()),
-                    }
-                    r
+            let sources: Vec<_> = (0..shares)
+                .map(|index| {
+                    let channel = channel.clone();
+                    let partition = (shares > 1).then_some(Partition {
+                        index,
+                        count: shares,
+                    });
+                    s.spawn(move || {
+                        let r = self.source_side(stream, channel.clone(), partition);
+                        match &r {
+                            Ok(_) => channel.finish(),
+                            Err(e) => channel.abort(&e.to_string()),
+                        }
+                        r
+                    })
                 })
-            };
-            (join(src), join(dst))
+                .collect();
+            let src = combine(sources.into_iter().map(join).collect());
+            (src, join(dst))
         });
         let error = match (&src, &dst) {
             (Ok(_), Ok(_)) => None,
@@ -246,6 +259,40 @@ fn join<T>(
             ),
         })
     })
+}
+
+/// The partitions of one read as one side: counts added up, or the error
+/// that caused the others' cancellation.
+fn combine(
+    parts: Vec<Result<SideResult, ConnectorFailure>>,
+) -> Result<SideResult, ConnectorFailure> {
+    let mut total = SideResult {
+        rows: 0,
+        bytes: 0,
+        peak_memory: 0,
+    };
+    let mut error: Option<ConnectorFailure> = None;
+    for part in parts {
+        match part {
+            Ok(r) => {
+                total.rows += r.rows;
+                total.bytes += r.bytes;
+                total.peak_memory += r.peak_memory;
+            }
+            Err(e) => {
+                let replace = error
+                    .as_ref()
+                    .is_none_or(|prev| prev.is_cancellation() && !e.is_cancellation());
+                if replace {
+                    error = Some(e);
+                }
+            }
+        }
+    }
+    match error {
+        Some(e) => Err(e),
+        None => Ok(total),
+    }
 }
 
 fn failed_report(stream: &SelectedStream, error: String) -> StreamReport {
