@@ -8,11 +8,14 @@ use std::fmt::Write;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
-    Date32Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type,
     TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
-    TimestampSecondType, UInt16Type, UInt32Type, UInt64Type, UInt8Type,
+    TimestampSecondType,
 };
-use arrow_array::{Array, RecordBatch};
+use arrow_array::{
+    Array, BinaryArray, BooleanArray, Date32Array, Float32Array, Float64Array, Int16Array,
+    Int32Array, Int64Array, Int8Array, LargeStringArray, RecordBatch, StringArray, UInt16Array,
+    UInt32Array, UInt64Array, UInt8Array,
+};
 use arrow_schema::{DataType, Field, TimeUnit};
 use rapidbyte_guest_sdk::{ConnectorError, Result};
 
@@ -45,15 +48,46 @@ pub fn column_type(field: &Field, exists: impl Fn(&str) -> bool) -> String {
     }
 }
 
+/// Appends `s` with COPY's escapes, copying runs of plain bytes whole.
 fn escape_into(out: &mut String, s: &str) {
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c => out.push(c),
-        }
+    let mut plain = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let escaped = match b {
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            _ => continue,
+        };
+        // Escapes are ASCII, so `i` is on a char boundary.
+        out.push_str(&s[plain..i]);
+        out.push_str(escaped);
+        plain = i + 1;
+    }
+    out.push_str(&s[plain..]);
+}
+
+fn push_int(out: &mut String, v: impl itoa::Integer) {
+    out.push_str(itoa::Buffer::new().format(v));
+}
+
+/// Appends `v` zero-padded to at least `width` digits (`v` >= 0).
+fn push_padded(out: &mut String, v: i64, width: usize) {
+    let mut buf = itoa::Buffer::new();
+    let digits = buf.format(v);
+    for _ in digits.len()..width {
+        out.push('0');
+    }
+    out.push_str(digits);
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    out.reserve(bytes.len() * 2);
+    for b in bytes {
+        out.push(HEX[usize::from(b >> 4)] as char);
+        out.push(HEX[usize::from(b & 15)] as char);
     }
 }
 
@@ -78,11 +112,20 @@ fn write_date(out: &mut String, days: i64) {
         return;
     }
     let (y, m, d) = civil(days);
+    push_ymd(out, y, m, d);
     if y <= 0 {
-        let _ = write!(out, "{:04}-{m:02}-{d:02} BC", 1 - y);
-    } else {
-        let _ = write!(out, "{y:04}-{m:02}-{d:02}");
+        out.push_str(" BC");
     }
+}
+
+/// `YYYY-MM-DD`, years before 1 AD as their BC number (the caller adds
+/// ` BC`).
+fn push_ymd(out: &mut String, y: i64, m: u32, d: u32) {
+    push_padded(out, if y <= 0 { 1 - y } else { y }, 4);
+    out.push('-');
+    push_padded(out, i64::from(m), 2);
+    out.push('-');
+    push_padded(out, i64::from(d), 2);
 }
 
 fn write_timestamp(out: &mut String, micros: i64, tz: bool) {
@@ -100,11 +143,15 @@ fn write_timestamp(out: &mut String, micros: i64, tz: bool) {
         rem / 1_000_000 % 60,
         rem % 1_000_000,
     );
-    let _ = write!(
-        out,
-        "{:04}-{m:02}-{d:02} {h:02}:{mi:02}:{s:02}.{us:06}",
-        if y <= 0 { 1 - y } else { y }
-    );
+    push_ymd(out, y, m, d);
+    out.push(' ');
+    push_padded(out, h, 2);
+    out.push(':');
+    push_padded(out, mi, 2);
+    out.push(':');
+    push_padded(out, s, 2);
+    out.push('.');
+    push_padded(out, us, 6);
     if tz {
         out.push_str("+00");
     }
@@ -134,85 +181,114 @@ fn unsupported(field: &Field) -> ConnectorError {
     )
 }
 
+/// One column, downcast once per batch.
+enum Column<'a> {
+    Bool(&'a BooleanArray),
+    I8(&'a Int8Array),
+    I16(&'a Int16Array),
+    I32(&'a Int32Array),
+    I64(&'a Int64Array),
+    U8(&'a UInt8Array),
+    U16(&'a UInt16Array),
+    U32(&'a UInt32Array),
+    U64(&'a UInt64Array),
+    F32(&'a Float32Array),
+    F64(&'a Float64Array),
+    Utf8(&'a StringArray),
+    LargeUtf8(&'a LargeStringArray),
+    Binary(&'a BinaryArray),
+    Date(&'a Date32Array),
+    /// Any unit; with or without a time zone.
+    Timestamp(&'a dyn Array, TimeUnit, bool),
+}
+
+impl<'a> Column<'a> {
+    fn of(col: &'a dyn Array, field: &Field) -> Result<Self> {
+        Ok(match col.data_type() {
+            DataType::Boolean => Column::Bool(col.as_boolean()),
+            DataType::Int8 => Column::I8(col.as_primitive()),
+            DataType::Int16 => Column::I16(col.as_primitive()),
+            DataType::Int32 => Column::I32(col.as_primitive()),
+            DataType::Int64 => Column::I64(col.as_primitive()),
+            DataType::UInt8 => Column::U8(col.as_primitive()),
+            DataType::UInt16 => Column::U16(col.as_primitive()),
+            DataType::UInt32 => Column::U32(col.as_primitive()),
+            DataType::UInt64 => Column::U64(col.as_primitive()),
+            DataType::Float32 => Column::F32(col.as_primitive()),
+            DataType::Float64 => Column::F64(col.as_primitive()),
+            DataType::Utf8 => Column::Utf8(col.as_string()),
+            DataType::LargeUtf8 => Column::LargeUtf8(col.as_string()),
+            DataType::Binary => Column::Binary(col.as_binary()),
+            DataType::Date32 => Column::Date(col.as_primitive()),
+            DataType::Timestamp(unit, tz) => Column::Timestamp(col, *unit, tz.is_some()),
+            _ => return Err(unsupported(field)),
+        })
+    }
+
+    /// Appends the (non-NULL) value at `row`.
+    fn write(&self, row: usize, out: &mut String) {
+        match self {
+            Column::Bool(a) => out.push(if a.value(row) { 't' } else { 'f' }),
+            Column::I8(a) => push_int(out, a.value(row)),
+            Column::I16(a) => push_int(out, a.value(row)),
+            Column::I32(a) => push_int(out, a.value(row)),
+            Column::I64(a) => push_int(out, a.value(row)),
+            Column::U8(a) => push_int(out, a.value(row)),
+            Column::U16(a) => push_int(out, a.value(row)),
+            Column::U32(a) => push_int(out, a.value(row)),
+            Column::U64(a) => push_int(out, a.value(row)),
+            Column::F32(a) => write_float(out, f64::from(a.value(row))),
+            Column::F64(a) => write_float(out, a.value(row)),
+            Column::Utf8(a) => escape_into(out, a.value(row)),
+            Column::LargeUtf8(a) => escape_into(out, a.value(row)),
+            Column::Binary(a) => {
+                out.push_str("\\\\x");
+                push_hex(out, a.value(row));
+            }
+            Column::Date(a) => write_date(out, i64::from(a.value(row))),
+            Column::Timestamp(a, unit, tz) => {
+                let micros = match unit {
+                    TimeUnit::Second => a
+                        .as_primitive::<TimestampSecondType>()
+                        .value(row)
+                        .saturating_mul(1_000_000),
+                    TimeUnit::Millisecond => a
+                        .as_primitive::<TimestampMillisecondType>()
+                        .value(row)
+                        .saturating_mul(1_000),
+                    TimeUnit::Microsecond => {
+                        a.as_primitive::<TimestampMicrosecondType>().value(row)
+                    }
+                    TimeUnit::Nanosecond => {
+                        a.as_primitive::<TimestampNanosecondType>().value(row) / 1_000
+                    }
+                };
+                write_timestamp(out, micros, *tz);
+            }
+        }
+    }
+}
+
 /// Appends `batch` to `out` in COPY text format.
 pub fn encode_batch(batch: &RecordBatch, out: &mut String) -> Result<()> {
     let schema = batch.schema();
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(c, f)| Column::of(c.as_ref(), f))
+        .collect::<Result<Vec<_>>>()?;
+    let arrays = batch.columns();
     for row in 0..batch.num_rows() {
-        for (i, col) in batch.columns().iter().enumerate() {
+        for (i, col) in columns.iter().enumerate() {
             if i > 0 {
                 out.push('\t');
             }
-            if col.is_null(row) {
+            if arrays[i].is_null(row) {
                 out.push_str("\\N");
-                continue;
+            } else {
+                col.write(row, out);
             }
-            let _ = match col.data_type() {
-                DataType::Boolean => write!(
-                    out,
-                    "{}",
-                    if col.as_boolean().value(row) {
-                        't'
-                    } else {
-                        'f'
-                    }
-                ),
-                DataType::Int8 => write!(out, "{}", col.as_primitive::<Int8Type>().value(row)),
-                DataType::Int16 => write!(out, "{}", col.as_primitive::<Int16Type>().value(row)),
-                DataType::Int32 => write!(out, "{}", col.as_primitive::<Int32Type>().value(row)),
-                DataType::Int64 => write!(out, "{}", col.as_primitive::<Int64Type>().value(row)),
-                DataType::UInt8 => write!(out, "{}", col.as_primitive::<UInt8Type>().value(row)),
-                DataType::UInt16 => write!(out, "{}", col.as_primitive::<UInt16Type>().value(row)),
-                DataType::UInt32 => write!(out, "{}", col.as_primitive::<UInt32Type>().value(row)),
-                DataType::UInt64 => write!(out, "{}", col.as_primitive::<UInt64Type>().value(row)),
-                DataType::Float32 => {
-                    write_float(out, f64::from(col.as_primitive::<Float32Type>().value(row)));
-                    Ok(())
-                }
-                DataType::Float64 => {
-                    write_float(out, col.as_primitive::<Float64Type>().value(row));
-                    Ok(())
-                }
-                DataType::Utf8 => {
-                    escape_into(out, col.as_string::<i32>().value(row));
-                    Ok(())
-                }
-                DataType::LargeUtf8 => {
-                    escape_into(out, col.as_string::<i64>().value(row));
-                    Ok(())
-                }
-                DataType::Binary => {
-                    out.push_str("\\\\x");
-                    for b in col.as_binary::<i32>().value(row) {
-                        let _ = write!(out, "{b:02x}");
-                    }
-                    Ok(())
-                }
-                DataType::Date32 => {
-                    write_date(out, i64::from(col.as_primitive::<Date32Type>().value(row)));
-                    Ok(())
-                }
-                DataType::Timestamp(unit, tz) => {
-                    let micros = match unit {
-                        TimeUnit::Second => col
-                            .as_primitive::<TimestampSecondType>()
-                            .value(row)
-                            .saturating_mul(1_000_000),
-                        TimeUnit::Millisecond => col
-                            .as_primitive::<TimestampMillisecondType>()
-                            .value(row)
-                            .saturating_mul(1_000),
-                        TimeUnit::Microsecond => {
-                            col.as_primitive::<TimestampMicrosecondType>().value(row)
-                        }
-                        TimeUnit::Nanosecond => {
-                            col.as_primitive::<TimestampNanosecondType>().value(row) / 1_000
-                        }
-                    };
-                    write_timestamp(out, micros, tz.is_some());
-                    Ok(())
-                }
-                _ => return Err(unsupported(schema.field(i))),
-            };
         }
         out.push('\n');
     }
@@ -222,6 +298,42 @@ pub fn encode_batch(batch: &RecordBatch, out: &mut String) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encodes_rows_in_copy_text_format() {
+        use arrow_array::{ArrayRef, TimestampMicrosecondArray};
+        use std::sync::Arc;
+        let cols: Vec<(&str, ArrayRef)> = vec![
+            ("i", Arc::new(Int64Array::from(vec![Some(-42), None]))),
+            (
+                "s",
+                Arc::new(StringArray::from(vec![Some("a\tb\\c\nü"), Some("plain")])),
+            ),
+            (
+                "b",
+                Arc::new(BinaryArray::from(vec![
+                    Some(&[0u8, 255][..]),
+                    Some(&[][..]),
+                ])),
+            ),
+            (
+                "t",
+                Arc::new(TimestampMicrosecondArray::from(vec![
+                    Some(0),
+                    Some(i64::MAX),
+                ])),
+            ),
+            ("f", Arc::new(Float64Array::from(vec![f64::NAN, 0.1]))),
+        ];
+        let batch = RecordBatch::try_from_iter(cols).unwrap();
+        let mut out = String::new();
+        encode_batch(&batch, &mut out).unwrap();
+        assert_eq!(
+            out,
+            "-42\ta\\tb\\\\c\\nü\t\\\\x00ff\t1970-01-01 00:00:00.000000\tNaN\n\
+             \\N\tplain\t\\\\x\tinfinity\t0.1\n"
+        );
+    }
 
     #[test]
     fn calendar() {

@@ -139,6 +139,23 @@ fn bad(column: &str, what: &str) -> ConnectorError {
     )
 }
 
+/// The canonical text form of a uuid (`8-4-4-4-12` lowercase hex digits),
+/// without allocating.
+fn uuid_text(u: &[u8; 16]) -> [u8; 36] {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = [b'-'; 36];
+    let mut at = 0;
+    for (i, b) in u.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            at += 1;
+        }
+        out[at] = HEX[usize::from(b >> 4)];
+        out[at + 1] = HEX[usize::from(b & 15)];
+        at += 2;
+    }
+    out
+}
+
 fn out_of_range(column: &str) -> ConnectorError {
     ConnectorError::data(
         "out_of_range",
@@ -225,16 +242,8 @@ impl ColumnBuilder {
             }
             ColumnBuilder::Text(b, kind) => match kind {
                 Kind::Uuid => {
-                    let u: [u8; 16] = fixed(v, column, "uuid")?;
-                    let h: String = u.iter().map(|x| format!("{x:02x}")).collect();
-                    b.append_value(format!(
-                        "{}-{}-{}-{}-{}",
-                        &h[0..8],
-                        &h[8..12],
-                        &h[12..16],
-                        &h[16..20],
-                        &h[20..32]
-                    ));
+                    let text = uuid_text(&fixed(v, column, "uuid")?);
+                    b.append_value(std::str::from_utf8(&text).map_err(|_| bad(column, "uuid"))?);
                 }
                 Kind::Jsonb => {
                     let text = v.get(1..).ok_or_else(|| bad(column, "jsonb"))?;
@@ -260,5 +269,22 @@ impl ColumnBuilder {
             ColumnBuilder::Timestamp(b, tz) => Arc::new(b.finish().with_timezone_opt(tz.clone())),
             ColumnBuilder::Text(b, _) => Arc::new(b.finish()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuid_text_is_canonical() {
+        let u = [
+            0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0x01, 0x23, 0x45, 0x67, 0x89, 0xab,
+            0xcd, 0xef,
+        ];
+        assert_eq!(
+            std::str::from_utf8(&uuid_text(&u)).unwrap(),
+            "12345678-9abc-def0-0123-456789abcdef"
+        );
     }
 }
