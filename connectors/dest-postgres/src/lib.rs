@@ -13,6 +13,7 @@
 //!   them (`INSERT ... ON CONFLICT`, or update-then-insert on the merge
 //!   keys) and commits in the same transaction that loaded them.
 
+mod binary;
 mod encode;
 mod sql;
 
@@ -138,6 +139,44 @@ async fn missing_types(
     Ok(missing)
 }
 
+/// The binary form of every column of `into`, by the columns' types in the
+/// database; `None` (load as text) if any column has none.
+async fn binary_wires(
+    client: &Client,
+    into: &str,
+    schema: &arrow_schema::Schema,
+    stream: &str,
+) -> Result<Option<Vec<binary::Wire>>> {
+    let rows = client
+        .query(
+            "SELECT attname::text, atttypid FROM pg_catalog.pg_attribute \
+             WHERE attrelid = $1::text::regclass AND attnum > 0 AND NOT attisdropped",
+            &[&into],
+        )
+        .await
+        .map_err(|e| pg_common::error(&e, stream))?;
+    let mut wires = Vec::with_capacity(schema.fields().len());
+    for f in schema.fields() {
+        let oid = rows
+            .iter()
+            .find(|r| r.get::<_, String>(0) == *f.name())
+            .map(|r| r.get::<_, u32>(1));
+        match oid.and_then(|oid| binary::wire(f.data_type(), oid, encode::source_type(f).is_some()))
+        {
+            Some(w) => wires.push(w),
+            None => {
+                log::debug(&format!(
+                    "stream `{stream}`: loading with text COPY (column `{}` has no binary form here)",
+                    f.name()
+                ));
+                return Ok(None);
+            }
+        }
+    }
+    log::debug(&format!("stream `{stream}`: loading with binary COPY"));
+    Ok(Some(wires))
+}
+
 async fn exec(client: &Client, sql: &str, stream: &str) -> Result<()> {
     client
         .batch_execute(sql)
@@ -235,25 +274,47 @@ async fn write(
             target.clone()
         }
     };
+    let wires = binary_wires(&client, &into, &schema, &stream).await?;
     let quoted: Vec<String> = names.iter().map(|n| ident(n)).collect();
-    let copy_sql = format!("COPY {into} ({}) FROM STDIN", quoted.join(", "));
+    let copy_sql = format!(
+        "COPY {into} ({}) FROM STDIN{}",
+        quoted.join(", "),
+        if wires.is_some() {
+            " (FORMAT binary)"
+        } else {
+            ""
+        }
+    );
     let mut load = Load {
         client: &client,
         stream: &stream,
         plan: &plan,
         target: &target,
         names: &names,
+        binary: wires.is_some(),
         sink: None,
         in_transaction: false,
     };
-    let mut buf = String::new();
+    // Each batch's encoding is handed to the driver, so buffers are not
+    // reused; size the next one like the last.
+    let mut last_len = 0;
     while let Some(frame) = input.next_frame()? {
         match frame {
             InputFrame::Batch(batch) => {
-                buf.clear();
-                encode::encode_batch(&batch, &mut buf)?;
-                load.send(&copy_sql, Bytes::from(std::mem::take(&mut buf)))
-                    .await?;
+                let data = match &wires {
+                    Some(wires) => {
+                        let mut buf = Vec::with_capacity(last_len);
+                        binary::encode_batch(&batch, wires, &mut buf)?;
+                        Bytes::from(buf)
+                    }
+                    None => {
+                        let mut buf = String::with_capacity(last_len);
+                        encode::encode_batch(&batch, &mut buf)?;
+                        Bytes::from(buf)
+                    }
+                };
+                last_len = data.len() + data.len() / 8;
+                load.send(&copy_sql, data).await?;
             }
             InputFrame::Checkpoint => load.commit().await?,
         }
@@ -281,6 +342,8 @@ struct Load<'a> {
     plan: &'a Plan,
     target: &'a str,
     names: &'a [String],
+    /// Binary COPY (a header opens each COPY, a trailer ends it).
+    binary: bool,
     sink: Option<Sink>,
     in_transaction: bool,
 }
@@ -298,7 +361,16 @@ impl Load<'_> {
                 .copy_in::<_, Bytes>(copy_sql)
                 .await
                 .map_err(|e| pg_common::error(&e, self.stream))?;
-            self.sink = Some(Box::pin(s));
+            let mut s: Sink = Box::pin(s);
+            if self.binary {
+                let mut header = Vec::new();
+                binary::header(&mut header);
+                s.as_mut()
+                    .send(Bytes::from(header))
+                    .await
+                    .map_err(|e| pg_common::error(&e, self.stream))?;
+            }
+            self.sink = Some(s);
         }
         if let Some(s) = self.sink.as_mut() {
             s.as_mut()
@@ -313,6 +385,14 @@ impl Load<'_> {
     /// and commits; the rows are durable when this returns.
     async fn commit(&mut self) -> Result<()> {
         if let Some(mut s) = self.sink.take() {
+            if self.binary {
+                let mut trailer = Vec::new();
+                binary::trailer(&mut trailer);
+                s.as_mut()
+                    .send(Bytes::from(trailer))
+                    .await
+                    .map_err(|e| pg_common::error(&e, self.stream))?;
+            }
             s.as_mut()
                 .finish()
                 .await

@@ -1,0 +1,640 @@
+//! Arrow values -> PostgreSQL binary COPY format, used when every column of
+//! the table being loaded has a binary form here (the server then skips
+//! parsing text). Which one a column gets is decided by the type of the
+//! column in the database, so binary data always matches what the server
+//! expects; anything else loads through the text format.
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{
+    Date32Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type,
+    TimestampMicrosecondType, UInt16Type, UInt32Type, UInt8Type,
+};
+use arrow_array::{Array, RecordBatch};
+use arrow_schema::{DataType, TimeUnit};
+use rapidbyte_guest_sdk::{ConnectorError, Result};
+
+/// Days from 1970-01-01 to 2000-01-01 (the PostgreSQL epoch).
+const PG_EPOCH_DAYS: i32 = 10_957;
+/// Microseconds from 1970-01-01 to 2000-01-01.
+const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+/// How one column is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wire {
+    /// bool
+    Bool,
+    /// int2 from any integer type that fits
+    Int2,
+    /// int4
+    Int4,
+    /// int8
+    Int8,
+    /// float4
+    Float4,
+    /// float8
+    Float8,
+    /// text-like types: the UTF-8 bytes
+    Text,
+    /// jsonb: version 1, then the JSON text
+    Jsonb,
+    /// uuid from its text form
+    Uuid,
+    /// numeric from its text form
+    Numeric,
+    /// bytea
+    Bytea,
+    /// date
+    Date,
+    /// timestamp / timestamptz from microseconds
+    Timestamp,
+    /// an array of `elem` (type `elem_oid`) from its text literal
+    Array {
+        /// The element type's OID.
+        elem_oid: u32,
+        /// How elements are sent.
+        elem: Elem,
+    },
+}
+
+/// Array elements with a binary form, parsed from the array literal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Elem {
+    /// text, varchar, bpchar, name: the bytes
+    Text,
+    /// bool (`t` / `f`)
+    Bool,
+    /// int2
+    Int2,
+    /// int4
+    Int4,
+    /// int8
+    Int8,
+    /// float4
+    Float4,
+    /// float8
+    Float8,
+}
+
+/// Array type OID -> (element OID, element form).
+fn array_elem(oid: u32) -> Option<(u32, Elem)> {
+    Some(match oid {
+        1009 => (25, Elem::Text),
+        1015 => (1043, Elem::Text),
+        1014 => (1042, Elem::Text),
+        1003 => (19, Elem::Text),
+        1000 => (16, Elem::Bool),
+        1005 => (21, Elem::Int2),
+        1007 => (23, Elem::Int4),
+        1016 => (20, Elem::Int8),
+        1021 => (700, Elem::Float4),
+        1022 => (701, Elem::Float8),
+        _ => return None,
+    })
+}
+
+/// The binary form of an Arrow column loaded into a column of type `oid`,
+/// if there is one. uuid and numeric text is parsed here only when it
+/// came from PostgreSQL (`canonical`), which prints one form of each; other
+/// text goes through the server's more lenient parser.
+pub fn wire(data_type: &DataType, oid: u32, canonical: bool) -> Option<Wire> {
+    use DataType as D;
+    Some(match (data_type, oid) {
+        (D::Boolean, 16) => Wire::Bool,
+        (D::Int8 | D::Int16 | D::UInt8, 21) => Wire::Int2,
+        (D::Int8 | D::Int16 | D::UInt8 | D::Int32 | D::UInt16, 23) => Wire::Int4,
+        (D::Int8 | D::Int16 | D::UInt8 | D::Int32 | D::UInt16 | D::Int64 | D::UInt32, 20) => {
+            Wire::Int8
+        }
+        (D::Float32, 700) => Wire::Float4,
+        (D::Float32 | D::Float64, 701) => Wire::Float8,
+        // text, varchar, bpchar, name, json
+        (D::Utf8, 25 | 1043 | 1042 | 19 | 114) => Wire::Text,
+        (D::Utf8, 3802) => Wire::Jsonb,
+        (D::Utf8, 2950) if canonical => Wire::Uuid,
+        (D::Utf8, 1700) if canonical => Wire::Numeric,
+        (D::Binary, 17) => Wire::Bytea,
+        (D::Date32, 1082) => Wire::Date,
+        (D::Utf8, oid) if canonical && array_elem(oid).is_some() => {
+            let (elem_oid, elem) = array_elem(oid)?;
+            Wire::Array { elem_oid, elem }
+        }
+        (D::Timestamp(TimeUnit::Microsecond, tz), 1114 | 1184) if (oid == 1184) == tz.is_some() => {
+            Wire::Timestamp
+        }
+        _ => return None,
+    })
+}
+
+/// The header that starts a binary COPY.
+pub fn header(out: &mut Vec<u8>) {
+    out.extend_from_slice(b"PGCOPY\n\xff\r\n\0");
+    out.extend_from_slice(&0i32.to_be_bytes()); // flags
+    out.extend_from_slice(&0i32.to_be_bytes()); // header extension length
+}
+
+/// The trailer that ends a binary COPY.
+pub fn trailer(out: &mut Vec<u8>) {
+    out.extend_from_slice(&(-1i16).to_be_bytes());
+}
+
+fn int(col: &dyn Array, row: usize) -> i64 {
+    match col.data_type() {
+        DataType::Int8 => i64::from(col.as_primitive::<Int8Type>().value(row)),
+        DataType::Int16 => i64::from(col.as_primitive::<Int16Type>().value(row)),
+        DataType::Int32 => i64::from(col.as_primitive::<Int32Type>().value(row)),
+        DataType::UInt8 => i64::from(col.as_primitive::<UInt8Type>().value(row)),
+        DataType::UInt16 => i64::from(col.as_primitive::<UInt16Type>().value(row)),
+        DataType::UInt32 => i64::from(col.as_primitive::<UInt32Type>().value(row)),
+        _ => col.as_primitive::<Int64Type>().value(row),
+    }
+}
+
+fn field(out: &mut Vec<u8>, bytes: &[u8]) {
+    out.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
+    out.extend_from_slice(bytes);
+}
+
+fn bad(column: &str, what: &str, value: &str) -> ConnectorError {
+    ConnectorError::data(
+        "bad_value",
+        format!("column `{column}`: `{value}` is not a valid {what}"),
+    )
+}
+
+/// Appends the rows of `batch`; `wires[i]` is column i's binary form.
+pub fn encode_batch(batch: &RecordBatch, wires: &[Wire], out: &mut Vec<u8>) -> Result<()> {
+    let schema = batch.schema();
+    let count = (batch.num_columns() as i16).to_be_bytes();
+    for row in 0..batch.num_rows() {
+        out.extend_from_slice(&count);
+        for (i, (col, wire)) in batch.columns().iter().zip(wires).enumerate() {
+            if col.is_null(row) {
+                out.extend_from_slice(&(-1i32).to_be_bytes());
+                continue;
+            }
+            let name = schema.field(i).name();
+            match wire {
+                Wire::Bool => field(out, &[u8::from(col.as_boolean().value(row))]),
+                Wire::Int2 => field(out, &(int(col, row) as i16).to_be_bytes()),
+                Wire::Int4 => field(out, &(int(col, row) as i32).to_be_bytes()),
+                Wire::Int8 => field(out, &int(col, row).to_be_bytes()),
+                Wire::Float4 => field(
+                    out,
+                    &col.as_primitive::<Float32Type>().value(row).to_be_bytes(),
+                ),
+                Wire::Float8 => {
+                    let v = match col.data_type() {
+                        DataType::Float32 => {
+                            f64::from(col.as_primitive::<Float32Type>().value(row))
+                        }
+                        _ => col.as_primitive::<Float64Type>().value(row),
+                    };
+                    field(out, &v.to_be_bytes())
+                }
+                Wire::Text => field(out, col.as_string::<i32>().value(row).as_bytes()),
+                Wire::Jsonb => {
+                    let text = col.as_string::<i32>().value(row).as_bytes();
+                    out.extend_from_slice(&(text.len() as i32 + 1).to_be_bytes());
+                    out.push(1);
+                    out.extend_from_slice(text);
+                }
+                Wire::Uuid => {
+                    let text = col.as_string::<i32>().value(row);
+                    let bytes = uuid(text).ok_or_else(|| bad(name, "uuid", text))?;
+                    field(out, &bytes)
+                }
+                Wire::Numeric => {
+                    let text = col.as_string::<i32>().value(row);
+                    let at = out.len();
+                    out.extend_from_slice(&[0; 4]);
+                    numeric(text, out).ok_or_else(|| bad(name, "numeric", text))?;
+                    let len = (out.len() - at - 4) as i32;
+                    out[at..at + 4].copy_from_slice(&len.to_be_bytes());
+                }
+                Wire::Bytea => field(out, col.as_binary::<i32>().value(row)),
+                Wire::Array { elem_oid, elem } => {
+                    let text = col.as_string::<i32>().value(row);
+                    let at = out.len();
+                    out.extend_from_slice(&[0; 4]);
+                    array(text, *elem_oid, *elem, out)
+                        .ok_or_else(|| bad(name, "array literal", text))?;
+                    let len = (out.len() - at - 4) as i32;
+                    out[at..at + 4].copy_from_slice(&len.to_be_bytes());
+                }
+                Wire::Date => {
+                    let days = col.as_primitive::<Date32Type>().value(row);
+                    let pg = match days {
+                        i32::MAX | i32::MIN => days,
+                        d => d - PG_EPOCH_DAYS,
+                    };
+                    field(out, &pg.to_be_bytes())
+                }
+                Wire::Timestamp => {
+                    let micros = col.as_primitive::<TimestampMicrosecondType>().value(row);
+                    let pg = match micros {
+                        i64::MAX | i64::MIN => micros,
+                        m => m - PG_EPOCH_MICROS,
+                    };
+                    field(out, &pg.to_be_bytes())
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A parsed array literal: dimensions (size, lower bound) and elements in
+/// row-major order (`None` for NULL).
+struct ArrayLiteral<'a> {
+    dims: Vec<(i32, i32)>,
+    items: Vec<Option<std::borrow::Cow<'a, str>>>,
+}
+
+/// Parses PostgreSQL's array output (`{a,"b c",NULL}`, `{{1,2},{3,4}}`,
+/// `[0:1]={x,y}`): one level of braces per dimension, all sub-arrays of a
+/// level the same length.
+fn parse_array(text: &str) -> Option<ArrayLiteral<'_>> {
+    let mut rest = text;
+    let mut bounds: Vec<(i32, i32)> = Vec::new();
+    if rest.starts_with('[') {
+        let (decoration, body) = rest.split_once('=')?;
+        for dim in decoration.split(']').filter(|d| !d.is_empty()) {
+            let (lo, hi) = dim.strip_prefix('[')?.split_once(':')?;
+            let (lo, hi): (i32, i32) = (lo.parse().ok()?, hi.parse().ok()?);
+            bounds.push((hi - lo + 1, lo));
+        }
+        rest = body;
+    }
+    let bytes = rest.as_bytes();
+    let mut pos = 0;
+    let mut sizes: Vec<Option<i32>> = Vec::new();
+    let mut items = Vec::new();
+    parse_level(rest, bytes, &mut pos, 0, &mut sizes, &mut items)?;
+    if pos != bytes.len() {
+        return None;
+    }
+    let sizes: Vec<i32> = sizes.into_iter().collect::<Option<_>>()?;
+    if items.is_empty() {
+        return Some(ArrayLiteral {
+            dims: Vec::new(),
+            items,
+        });
+    }
+    if sizes.iter().map(|s| *s as usize).product::<usize>() != items.len() {
+        return None;
+    }
+    let dims = if bounds.is_empty() {
+        sizes.iter().map(|s| (*s, 1)).collect()
+    } else {
+        if bounds.len() != sizes.len() || bounds.iter().zip(&sizes).any(|(b, s)| b.0 != *s) {
+            return None;
+        }
+        bounds
+    };
+    Some(ArrayLiteral { dims, items })
+}
+
+fn parse_level<'a>(
+    text: &'a str,
+    bytes: &[u8],
+    pos: &mut usize,
+    depth: usize,
+    sizes: &mut Vec<Option<i32>>,
+    items: &mut Vec<Option<std::borrow::Cow<'a, str>>>,
+) -> Option<()> {
+    // Elements sit at one depth only (no `{1,{2}}`).
+    let leaf = |sizes: &Vec<Option<i32>>| sizes.len() == depth + 1;
+    if bytes.get(*pos) != Some(&b'{') {
+        return None;
+    }
+    *pos += 1;
+    if sizes.len() <= depth {
+        sizes.push(None);
+    }
+    let mut count = 0i32;
+    if bytes.get(*pos) == Some(&b'}') {
+        // Only the whole array may be empty (`{}`).
+        *pos += 1;
+        sizes[depth] = Some(0);
+        return (depth == 0).then_some(());
+    }
+    loop {
+        match bytes.get(*pos)? {
+            b'{' => {
+                if !items.is_empty() && sizes.len() == depth + 1 {
+                    return None;
+                }
+                parse_level(text, bytes, pos, depth + 1, sizes, items)?
+            }
+            b'"' => {
+                if !leaf(sizes) {
+                    return None;
+                }
+                *pos += 1;
+                let start = *pos;
+                let mut owned: Option<String> = None;
+                loop {
+                    match bytes.get(*pos)? {
+                        b'"' => break,
+                        b'\\' => {
+                            let s = owned.get_or_insert_with(|| text[start..*pos].to_string());
+                            *pos += 1;
+                            let c = text[*pos..].chars().next()?;
+                            s.push(c);
+                            *pos += c.len_utf8();
+                        }
+                        _ => {
+                            let c = text[*pos..].chars().next()?;
+                            if let Some(s) = owned.as_mut() {
+                                s.push(c);
+                            }
+                            *pos += c.len_utf8();
+                        }
+                    }
+                }
+                items.push(Some(match owned {
+                    Some(s) => std::borrow::Cow::Owned(s),
+                    None => std::borrow::Cow::Borrowed(&text[start..*pos]),
+                }));
+                *pos += 1;
+            }
+            _ => {
+                if !leaf(sizes) {
+                    return None;
+                }
+                let start = *pos;
+                while !matches!(bytes.get(*pos)?, b',' | b'}') {
+                    *pos += 1;
+                }
+                let raw = &text[start..*pos];
+                if raw.is_empty() || raw.contains(['{', '"', '\\']) {
+                    return None;
+                }
+                items.push(if raw.eq_ignore_ascii_case("NULL") {
+                    None
+                } else {
+                    Some(std::borrow::Cow::Borrowed(raw))
+                });
+            }
+        }
+        count += 1;
+        match bytes.get(*pos)? {
+            b',' => *pos += 1,
+            b'}' => {
+                *pos += 1;
+                break;
+            }
+            _ => return None,
+        }
+    }
+    // Every sub-array of a level has the same length; elements sit at the
+    // deepest level only.
+    match sizes[depth] {
+        None => sizes[depth] = Some(count),
+        Some(n) if n == count => {}
+        Some(_) => return None,
+    }
+    Some(())
+}
+
+/// Appends the binary array for the literal `text`.
+fn array(text: &str, elem_oid: u32, elem: Elem, out: &mut Vec<u8>) -> Option<()> {
+    let lit = parse_array(text)?;
+    let has_null = lit.items.iter().any(Option::is_none);
+    for v in [
+        i32::try_from(lit.dims.len()).ok()?,
+        i32::from(has_null),
+        elem_oid as i32,
+    ] {
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+    for (size, lower) in &lit.dims {
+        out.extend_from_slice(&size.to_be_bytes());
+        out.extend_from_slice(&lower.to_be_bytes());
+    }
+    for item in &lit.items {
+        let Some(v) = item else {
+            out.extend_from_slice(&(-1i32).to_be_bytes());
+            continue;
+        };
+        match elem {
+            Elem::Text => field(out, v.as_bytes()),
+            Elem::Bool => field(
+                out,
+                &[match v.as_ref() {
+                    "t" => 1,
+                    "f" => 0,
+                    _ => return None,
+                }],
+            ),
+            Elem::Int2 => field(out, &v.parse::<i16>().ok()?.to_be_bytes()),
+            Elem::Int4 => field(out, &v.parse::<i32>().ok()?.to_be_bytes()),
+            Elem::Int8 => field(out, &v.parse::<i64>().ok()?.to_be_bytes()),
+            Elem::Float4 => field(out, &v.parse::<f32>().ok()?.to_be_bytes()),
+            Elem::Float8 => field(out, &v.parse::<f64>().ok()?.to_be_bytes()),
+        }
+    }
+    Some(())
+}
+
+/// The 16 bytes of a uuid in text form (hyphens anywhere, any case, as
+/// PostgreSQL's own canonical output has them).
+fn uuid(text: &str) -> Option<[u8; 16]> {
+    let mut out = [0u8; 16];
+    let mut nibbles = text
+        .bytes()
+        .filter(|b| *b != b'-')
+        .map(|b| (b as char).to_digit(16));
+    for byte in &mut out {
+        let hi = nibbles.next()??;
+        let lo = nibbles.next()??;
+        *byte = (hi << 4 | lo) as u8;
+    }
+    nibbles.next().is_none().then_some(out)
+}
+
+/// Appends the binary numeric for `text` (`-12.340`, `NaN`, `Infinity`,
+/// `-Infinity`): base-10000 digits, weight, sign and display scale.
+fn numeric(text: &str, out: &mut Vec<u8>) -> Option<()> {
+    let special = |sign: u16, out: &mut Vec<u8>| {
+        for v in [0u16, 0, sign, 0] {
+            out.extend_from_slice(&v.to_be_bytes());
+        }
+    };
+    match text {
+        "NaN" => {
+            special(0xC000, out);
+            return Some(());
+        }
+        "Infinity" => {
+            special(0xD000, out);
+            return Some(());
+        }
+        "-Infinity" => {
+            special(0xF000, out);
+            return Some(());
+        }
+        _ => {}
+    }
+    let (negative, unsigned) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    let (int_part, frac_part) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    if int_part.is_empty() && frac_part.is_empty() {
+        return None;
+    }
+    if !int_part
+        .bytes()
+        .chain(frac_part.bytes())
+        .all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    let int_part = int_part.trim_start_matches('0');
+    // Base-10000 groups: the integer part aligned on the decimal point from
+    // the right, the fraction from the left.
+    let lead = (4 - int_part.len() % 4) % 4;
+    let int_groups = (int_part.len() + lead) / 4;
+    let mut digits: Vec<i16> = Vec::with_capacity(int_groups + frac_part.len() / 4 + 1);
+    let padded =
+        |s: &str, i: usize| -> i16 { s.as_bytes().get(i).map_or(0, |b| i16::from(*b - b'0')) };
+    for g in 0..int_groups {
+        let mut v = 0i16;
+        for k in 0..4 {
+            let pos = (g * 4 + k) as isize - lead as isize;
+            v = v * 10
+                + if pos < 0 {
+                    0
+                } else {
+                    padded(int_part, pos as usize)
+                };
+        }
+        digits.push(v);
+    }
+    for g in 0..frac_part.len().div_ceil(4) {
+        let mut v = 0i16;
+        for k in 0..4 {
+            v = v * 10 + padded(frac_part, g * 4 + k);
+        }
+        digits.push(v);
+    }
+    let mut weight = int_groups as i32 - 1;
+    // Drop leading and trailing zero groups.
+    let first = digits.iter().position(|d| *d != 0);
+    let (digits, weight) = match first {
+        None => (&digits[..0], 0),
+        Some(f) => {
+            weight -= f as i32;
+            let last = digits.iter().rposition(|d| *d != 0).unwrap_or(f);
+            (&digits[f..=last], weight)
+        }
+    };
+    let header = [
+        i16::try_from(digits.len()).ok()?,
+        i16::try_from(weight).ok()?,
+    ];
+    for v in header {
+        out.extend_from_slice(&v.to_be_bytes());
+    }
+    let sign: u16 = if negative && !digits.is_empty() {
+        0x4000
+    } else {
+        0
+    };
+    out.extend_from_slice(&sign.to_be_bytes());
+    out.extend_from_slice(&u16::try_from(frac_part.len()).ok()?.to_be_bytes());
+    for d in digits {
+        out.extend_from_slice(&d.to_be_bytes());
+    }
+    Some(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn num(text: &str) -> Vec<i16> {
+        let mut out = Vec::new();
+        numeric(text, &mut out).unwrap();
+        out.chunks(2)
+            .map(|c| i16::from_be_bytes([c[0], c[1]]))
+            .collect()
+    }
+
+    #[test]
+    fn numeric_groups_base_10000() {
+        // ndigits, weight, sign, dscale, digits...
+        assert_eq!(num("0"), vec![0, 0, 0, 0]);
+        assert_eq!(num("0.00"), vec![0, 0, 0, 2]);
+        assert_eq!(num("12345.678"), vec![3, 1, 0, 3, 1, 2345, 6780]);
+        assert_eq!(num("-0.0001"), vec![1, -1, 0x4000, 4, 1]);
+        assert_eq!(num("10000"), vec![1, 1, 0, 0, 1]);
+        assert_eq!(num("1.25"), vec![2, 0, 0, 2, 1, 2500]);
+        assert_eq!(num("NaN"), vec![0, 0, 0xC000u16 as i16, 0]);
+        assert!(numeric("1e5", &mut Vec::new()).is_none());
+        assert!(numeric("", &mut Vec::new()).is_none());
+    }
+
+    fn items(text: &str) -> (Vec<(i32, i32)>, Vec<Option<String>>) {
+        let lit = parse_array(text).unwrap();
+        (
+            lit.dims,
+            lit.items
+                .into_iter()
+                .map(|i| i.map(|s| s.into_owned()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn array_literals() {
+        let s = |v: &str| Some(v.to_string());
+        assert_eq!(items("{}"), (vec![], vec![]));
+        assert_eq!(
+            items(r#"{a,NULL,"b c","q\"uote","",null}"#),
+            (
+                vec![(6, 1)],
+                vec![s("a"), None, s("b c"), s("q\"uote"), s(""), None]
+            )
+        );
+        assert_eq!(
+            items("{{1,2},{3,NULL}}"),
+            (vec![(2, 1), (2, 1)], vec![s("1"), s("2"), s("3"), None])
+        );
+        assert_eq!(items("[0:1]={x,y}").0, vec![(2, 0)]);
+        assert_eq!(
+            items(r#"{"back\\slash","ü"}"#).1,
+            vec![s("back\\slash"), s("ü")]
+        );
+        for bad in [
+            "{1,{2}}",
+            "{{1,2},{3}}",
+            "{1,2",
+            "{1}}",
+            "{{}}",
+            "[1:3]={a}",
+            "x",
+            "{a b\"c}",
+        ] {
+            assert!(parse_array(bad).is_none(), "{bad}");
+        }
+        let mut out = Vec::new();
+        array("{1,NULL}", 23, Elem::Int4, &mut out).unwrap();
+        let words: Vec<i32> = out
+            .chunks(4)
+            .map(|c| i32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        // ndim, has-null, elem oid, size, lower bound, len, 1, NULL
+        assert_eq!(words, vec![1, 1, 23, 2, 1, 4, 1, -1]);
+    }
+
+    #[test]
+    fn uuid_from_text() {
+        let u = uuid("12345678-9abc-DEF0-0123-456789abcdef").unwrap();
+        assert_eq!(u[0], 0x12);
+        assert_eq!(u[15], 0xef);
+        assert!(uuid("1234").is_none());
+        assert!(uuid("12345678-9abc-def0-0123-456789abcdef00").is_none());
+    }
+}
