@@ -209,7 +209,7 @@ pub struct ResourcesSpec {
     #[serde(default = "default_parallelism", deserialize_with = "count")]
     pub parallelism: usize,
     /// Bytes buffered between source and destination of one stream
-    /// (default: twice `max_batch_bytes`, at most 16mb; a single larger
+    /// (default: twice `max_batch_bytes`, at most 4mb; a single larger
     /// batch still passes when the channel is empty).
     #[serde(default)]
     pub channel_bytes: Option<ByteSize>,
@@ -235,7 +235,7 @@ impl ResourcesSpec {
     pub fn channel_capacity(&self) -> u64 {
         self.channel_bytes
             .map(|b| b.0)
-            .unwrap_or_else(|| self.max_batch_bytes.0.saturating_mul(2).min(16 << 20))
+            .unwrap_or_else(|| self.max_batch_bytes.0.saturating_mul(2).min(4 << 20))
             .max(1 << 20)
     }
 }
