@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use wasmtime_wasi::sockets::SocketAddrUse;
@@ -22,6 +23,9 @@ pub struct Grant {
     /// The config to pass it, with the directory rewritten to its absolute
     /// path.
     pub config: serde_json::Value,
+    /// Socket operations the sandbox refused, counted across every
+    /// instance sharing this grant (clones share the counter).
+    pub denied: Arc<AtomicU64>,
 }
 
 /// Computes the grant. `at` is the config's key path for messages
@@ -148,9 +152,12 @@ pub fn wasi_ctx(grant: &Grant) -> Result<WasiCtx, String> {
     }
     let allowed: Arc<HashSet<SocketAddr>> = Arc::new(grant.endpoints.iter().copied().collect());
     let any_network = !allowed.is_empty();
-    b.allow_tcp(any_network);
+    // TCP stays on so that every attempt reaches the check below, which
+    // refuses (and counts) all but the granted endpoints.
+    b.allow_tcp(true);
     b.allow_udp(false);
     b.allow_ip_name_lookup(any_network);
+    let denied = grant.denied.clone();
     b.socket_addr_check(move |addr, use_| {
         let ok = match use_ {
             // connect() binds implicitly to the wildcard address first.
@@ -159,6 +166,7 @@ pub fn wasi_ctx(grant: &Grant) -> Result<WasiCtx, String> {
             _ => false,
         };
         if !ok {
+            denied.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(%addr, ?use_, "sandbox denied a socket operation");
         }
         Box::pin(async move { ok })
