@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use rapidbyte_host::pipeline::{self, PipelineError, Prepared};
-use rapidbyte_host::registry::rapidbyte_home;
+use rapidbyte_host::registry::{self, rapidbyte_home};
 use rapidbyte_host::runtime::Runtime;
 use rapidbyte_host::state::{SqliteState, StateBackend};
 use rapidbyte_host::{ConfigError, PipelineConfig};
@@ -111,29 +111,34 @@ pub fn check(path: &Path) -> Result<u8> {
     Ok(if ok { 0 } else { EXIT_FAILURE })
 }
 
-/// `rapidbyte discover`.
-pub fn discover(connector: &str, config: Option<&Path>, json: bool) -> Result<u8> {
-    let cfg: serde_json::Value = match config {
-        None => serde_json::json!({}),
-        Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("cannot read {}", p.display()))?;
-            let v: serde_json::Value = serde_norway::from_str(&text)
-                .map_err(|e| UsageError(format!("{}: invalid YAML/JSON: {e}", p.display())))?;
-            if !v.is_object() {
-                return Err(UsageError(format!(
-                    "{}: must hold a mapping of connector settings",
-                    p.display()
-                ))
-                .into());
-            }
-            v
-        }
+/// A connector config file (YAML or JSON holding a mapping), or `{}`; and
+/// the directory relative paths in it resolve against (the file's, else
+/// the current one).
+fn read_config(path: Option<&Path>) -> Result<(serde_json::Value, PathBuf)> {
+    let Some(p) = path else {
+        return Ok((serde_json::json!({}), std::env::current_dir()?));
     };
-    let base = config
-        .and_then(|p| std::path::absolute(p).ok())
+    let text =
+        std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+    let v: serde_json::Value = serde_norway::from_str(&text)
+        .map_err(|e| UsageError(format!("{}: invalid YAML/JSON: {e}", p.display())))?;
+    if !v.is_object() {
+        return Err(UsageError(format!(
+            "{}: must hold a mapping of connector settings",
+            p.display()
+        ))
+        .into());
+    }
+    let base = std::path::absolute(p)
+        .ok()
         .and_then(|p| p.parent().map(Path::to_path_buf))
         .unwrap_or(std::env::current_dir()?);
+    Ok((v, base))
+}
+
+/// `rapidbyte discover`.
+pub fn discover(connector: &str, config: Option<&Path>, json: bool) -> Result<u8> {
+    let (cfg, base) = read_config(config)?;
     let runtime = runtime()?;
     let catalog = pipeline::discover_connector(&runtime, connector, &cfg, &base)?;
     output::print_catalog(&catalog, json)?;
@@ -211,4 +216,47 @@ pub fn state_reset(path: &Path, stream: Option<&str>) -> Result<u8> {
         None => println!("State reset for every stream ({n} cursors removed)."),
     }
     Ok(0)
+}
+
+/// What `rapidbyte conformance` is asked to do.
+pub struct ConformanceArgs<'a> {
+    /// Connector reference (name, directory or `.wasm`).
+    pub connector: &'a str,
+    /// Its config file.
+    pub config: Option<&'a Path>,
+    /// A fixture directory (with an optional `append` hook).
+    pub fixture: Option<&'a Path>,
+    /// A source that reads a destination's output back, and its config.
+    pub paired: Option<(&'a str, Option<&'a Path>)>,
+    /// Print JSON.
+    pub json: bool,
+}
+
+/// `rapidbyte conformance`: exit 0 only if every applicable check passed.
+pub fn conformance(args: &ConformanceArgs) -> Result<u8> {
+    let (config, base) = read_config(args.config)?;
+    let connector = registry::resolve(args.connector, Some(&base))?;
+    let paired = match args.paired {
+        None => None,
+        Some((reference, config)) => {
+            let (cfg, _) = read_config(config)?;
+            Some((registry::resolve(reference, Some(&base))?, cfg))
+        }
+    };
+    let options = rapidbyte_conformance::Options {
+        config,
+        config_given: args.config.is_some(),
+        project_dir: base,
+        fixture: args.fixture.map(Path::to_path_buf),
+        paired,
+        ..Default::default()
+    };
+    let runtime = runtime()?;
+    let report = rapidbyte_conformance::run(&runtime, &connector, &options);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+    } else {
+        print!("{}", report.render());
+    }
+    Ok(if report.passed() { 0 } else { EXIT_FAILURE })
 }

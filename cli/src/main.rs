@@ -49,6 +49,27 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Run the connector contract test suite against a connector.
+    Conformance {
+        /// Connector reference: name, directory with rapidbyte-plugin.yaml, or .wasm path.
+        connector: String,
+        /// YAML or JSON file holding the connector's config mapping.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Fixture directory; an executable `append` there adds rows between
+        /// incremental reads and prints how many.
+        #[arg(long)]
+        fixture: Option<PathBuf>,
+        /// For destinations: a source that reads the written data back.
+        #[arg(long)]
+        paired: Option<String>,
+        /// Config file of the --paired source.
+        #[arg(long, requires = "paired")]
+        paired_config: Option<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Create a workspace: pipelines/, connectors/, contracts/, rapidbyte.toml.
     Init {
         /// Directory to create.
@@ -96,6 +117,20 @@ fn main() -> ExitCode {
             config,
             json,
         } => commands::discover(&connector, config.as_deref(), json),
+        Command::Conformance {
+            connector,
+            config,
+            fixture,
+            paired,
+            paired_config,
+            json,
+        } => commands::conformance(&commands::ConformanceArgs {
+            connector: &connector,
+            config: config.as_deref(),
+            fixture: fixture.as_deref(),
+            paired: paired.as_deref().map(|p| (p, paired_config.as_deref())),
+            json,
+        }),
         Command::Init { dir } => commands::init(&dir),
         Command::State { action } => match action {
             StateAction::Show { path } => commands::state_show(&path),

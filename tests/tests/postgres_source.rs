@@ -293,3 +293,31 @@ fn incremental_resumes_after_the_last_cursor_and_key_with_ties() {
         "{saved}"
     );
 }
+
+#[test]
+fn rows_with_a_null_cursor_are_read_once_and_never_break_the_saved_position() {
+    let pg = PgCluster::start();
+    pg.psql("postgres", "CREATE DATABASE src");
+    pg.psql(
+        "src",
+        "CREATE TABLE notes (id int PRIMARY KEY, updated_at timestamptz, v text);
+         INSERT INTO notes SELECT g, CASE WHEN g % 3 = 0 THEN NULL ELSE timestamptz '2024-01-01' + g * interval '1 s' END, 'v'
+         FROM generate_series(1, 2000) g;",
+    );
+    let p = Project::new();
+    let yaml = format!(
+        "version: \"1.0\"\npipeline: pgn\nsource:\n  use: rapidbyte/source-postgres\n  config:\n    host: 127.0.0.1\n    port: {}\n    user: postgres\n    password: \"{PASSWORD}\"\n    database: src\n  streams:\n    - name: notes\n      sync_mode: incremental\ndestination:\n  use: rapidbyte/dest-file\n  config:\n    path: out\n  write_mode: append\nresources:\n  max_batch_bytes: 8kb\n",
+        pg.port
+    );
+    assert_eq!(p.run_ok(&yaml).streams[0].records_read, 2000);
+    assert_eq!(p.run_ok(&yaml).streams[0].records_read, 0);
+    pg.psql(
+        "src",
+        "INSERT INTO notes VALUES (2001, '2030-01-01', 'new'), (2002, NULL, 'no cursor')",
+    );
+    assert_eq!(
+        p.run_ok(&yaml).streams[0].records_read,
+        1,
+        "the new row with a cursor; a NULL cursor is only read by the first run"
+    );
+}

@@ -273,7 +273,11 @@ async fn read_table(
             // Qualified, so ordering uses the stored type even when the
             // column is selected as text.
             let qualified: Vec<String> = names.iter().map(|n| format!("__rb_t.{n}")).collect();
-            order = format!(" ORDER BY {}", qualified.join(", "));
+            // NULL cursors first (only a stateless read sees them), so the
+            // last row read carries the highest cursor.
+            let mut ordering = qualified.clone();
+            ordering[0].push_str(" NULLS FIRST");
+            order = format!(" ORDER BY {}", ordering.join(", "));
             for (i, n) in qualified.iter().enumerate() {
                 select.push_str(&format!(", {n}::text AS \"__rb_position_{i}\""));
                 kinds.push(types::Kind::Text);
@@ -319,7 +323,13 @@ async fn read_table(
     let mut position: Option<SavedPosition> = None;
     let mut batches = 0u64;
     let mut emit = |batch: arrow_array::RecordBatch, out: &mut Emitter, last: bool| -> Result<()> {
-        if batch.num_rows() > 0 && !position_fields.is_empty() {
+        let cursor_column = data_columns.len();
+        // A batch whose last cursor is NULL holds only NULL cursors (they
+        // sort first): no position to save yet.
+        if batch.num_rows() > 0
+            && !position_fields.is_empty()
+            && batch.column(cursor_column).is_valid(batch.num_rows() - 1)
+        {
             let row = batch.num_rows() - 1;
             let text = |i: usize| -> String {
                 use arrow_array::cast::AsArray;
