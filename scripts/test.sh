@@ -15,7 +15,7 @@ step cargo fmt --all --check
 step cargo fmt --all --check --manifest-path connectors/Cargo.toml
 step "$root/scripts/build-connectors.sh" --tests
 step cargo clippy --locked --workspace --all-targets -- -D warnings
-for pkg in rapidbyte-guest-sdk source-file dest-file source-postgres dest-postgres hostile; do
+for pkg in rapidbyte-guest-sdk source-file dest-file source-postgres dest-postgres hostile flawed; do
   features=""
   [ "$pkg" = rapidbyte-guest-sdk ] && features="--features source"
   step cargo clippy --locked --manifest-path connectors/Cargo.toml --target wasm32-wasip2 -p "$pkg" $features -- -D warnings

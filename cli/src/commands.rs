@@ -235,12 +235,15 @@ pub struct ConformanceArgs<'a> {
 /// `rapidbyte conformance`: exit 0 only if every applicable check passed.
 pub fn conformance(args: &ConformanceArgs) -> Result<u8> {
     let (config, base) = read_config(args.config)?;
-    let connector = registry::resolve(args.connector, Some(&base))?;
+    let resolve = |reference: &str| {
+        registry::resolve(reference, Some(&base)).map_err(|e| UsageError(e.to_string()))
+    };
+    let connector = resolve(args.connector)?;
     let paired = match args.paired {
         None => None,
         Some((reference, config)) => {
             let (cfg, _) = read_config(config)?;
-            Some((registry::resolve(reference, Some(&base))?, cfg))
+            Some((resolve(reference)?, cfg))
         }
     };
     let options = rapidbyte_conformance::Options {

@@ -173,3 +173,44 @@ fn discover_lists_streams_and_columns() {
     assert_eq!(v["streams"][0]["name"], "people");
     assert_eq!(v["streams"][0]["columns"][1]["name"], "name");
 }
+
+#[test]
+fn conformance_reports_each_check_and_exits_by_the_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let flawed = common::target_dir().join("rapidbyte-test-components/flawed");
+    let flawed = flawed.display().to_string();
+
+    std::fs::write(dir.join("good.yaml"), "rows: 300\n").unwrap();
+    let o = rapidbyte(dir, &["conformance", &flawed, "--config", "good.yaml"]);
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(0), "{out}\n{err}");
+    assert!(
+        out.contains("[PASS] read.summary") && out.contains("CONFORMS"),
+        "{out}"
+    );
+
+    std::fs::write(dir.join("bad.yaml"), "flaw: lying-summary\nrows: 300\n").unwrap();
+    let o = rapidbyte(
+        dir,
+        &["conformance", &flawed, "--config", "bad.yaml", "--json"],
+    );
+    let (out, err) = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}\n{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("JSON report");
+    assert_eq!(v["passed"], false);
+    let failed: Vec<&str> = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "fail")
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["read.summary"]);
+
+    // A connector that does not exist: a usage error naming it.
+    let o = rapidbyte(dir, &["conformance", "no-such-connector"]);
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("no-such-connector"), "{err}");
+}

@@ -1,0 +1,248 @@
+//! The conformance suite, tested: every bundled connector passes it, and a
+//! purpose-made source with one flaw at a time (`tests/components/flawed`)
+//! is flagged by exactly the check that names the flaw.
+
+use std::path::Path;
+
+use rapidbyte_conformance::{Options, Report, Status};
+use rapidbyte_host::registry;
+use rapidbyte_tests::pg::{PgCluster, PASSWORD};
+use rapidbyte_tests::{connectors_dir, runtime, test_components_dir};
+
+fn suite(component: &Path, config: serde_json::Value, options: Options) -> Report {
+    let connector = registry::resolve(&component.display().to_string(), None).expect("resolves");
+    rapidbyte_conformance::run(
+        runtime(),
+        &connector,
+        &Options {
+            config,
+            config_given: true,
+            ..options
+        },
+    )
+}
+
+fn assert_conforms(report: &Report) {
+    assert!(report.passed(), "{}", report.render());
+}
+
+fn flawed(flaw: &str, rows: i64) -> Report {
+    suite(
+        &test_components_dir().join("flawed"),
+        serde_json::json!({"flaw": flaw, "rows": rows}),
+        Options::default(),
+    )
+}
+
+#[test]
+fn a_well_behaved_source_passes_every_check() {
+    let report = flawed("none", 5000);
+    assert_conforms(&report);
+    for id in [
+        "config.missing_keys",
+        "discover.catalog",
+        "read.frames",
+        "read.summary",
+        "read.incremental",
+        "read.cancellation",
+        "sandbox.declared_only",
+    ] {
+        assert_eq!(
+            report.check(id).map(|c| c.status),
+            Some(Status::Pass),
+            "{id}\n{}",
+            report.render()
+        );
+    }
+}
+
+#[test]
+fn each_flaw_is_flagged_by_its_check() {
+    for (flaw, rows, id) in [
+        ("wrong-schema", 500, "read.frames"),
+        ("lying-summary", 500, "read.summary"),
+        ("ignores-state", 500, "read.incremental"),
+        ("trap-on-bad-config", 500, "config.missing_keys"),
+        ("oversize-batch", 100_000, "read.batch_size"),
+        ("silent", 500, "read.progress"),
+        ("ignores-cancel", 5000, "read.cancellation"),
+        ("undeclared-host", 500, "sandbox.declared_only"),
+    ] {
+        let report = flawed(flaw, rows);
+        let check = report
+            .check(id)
+            .unwrap_or_else(|| panic!("{flaw}: no {id}"));
+        assert_eq!(check.status, Status::Fail, "{flaw}\n{}", report.render());
+        assert!(!report.passed());
+        // Only that check fails, or the ones the flaw also breaks.
+        let others: Vec<&str> = report
+            .checks
+            .iter()
+            .filter(|c| c.status == Status::Fail && c.id != id)
+            .map(|c| c.id.as_str())
+            .collect();
+        let allowed: &[&str] = match flaw {
+            "wrong-schema" => &["read.incremental", "read.cancellation"],
+            // It traps on a mistyped `rows` as well as a missing one.
+            "trap-on-bad-config" => &["config.wrong_types"],
+            _ => &[],
+        };
+        assert!(
+            others.iter().all(|o| allowed.contains(o)),
+            "{flaw}: also failed {others:?}\n{}",
+            report.render()
+        );
+    }
+}
+
+#[test]
+fn the_file_connectors_conform() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    let mut csv = String::from("id,name,updated\n");
+    for i in 1..=20_000 {
+        csv.push_str(&format!("{i},name {i} ü,{i}\n"));
+    }
+    std::fs::write(data.join("items.csv"), csv).unwrap();
+    // The fixture's hook: two rows past the highest id.
+    let hook = dir.path().join("append");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\nprintf '20001,new,20001\\n20002,new,20002\\n' >> {}/$1.csv\necho 2\n",
+            data.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let options = || Options {
+        project_dir: dir.path().to_path_buf(),
+        fixture: Some(dir.path().to_path_buf()),
+        ..Options::default()
+    };
+    let report = suite(
+        &connectors_dir().join("source-file"),
+        serde_json::json!({"path": "data"}),
+        options(),
+    );
+    assert_conforms(&report);
+    assert!(
+        report
+            .check("read.incremental")
+            .unwrap()
+            .message
+            .contains("exactly the 2 appended"),
+        "{}",
+        report.render()
+    );
+
+    let paired = registry::resolve(
+        &connectors_dir().join("source-file").display().to_string(),
+        None,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let report = suite(
+        &connectors_dir().join("dest-file"),
+        serde_json::json!({"path": out.display().to_string()}),
+        Options {
+            paired: Some((
+                paired,
+                serde_json::json!({"path": out.display().to_string()}),
+            )),
+            ..options()
+        },
+    );
+    assert_conforms(&report);
+    for id in [
+        "write.append.readback",
+        "write.replace.readback",
+        "write.replace.rerun",
+    ] {
+        assert_eq!(
+            report.check(id).map(|c| c.status),
+            Some(Status::Pass),
+            "{id}"
+        );
+    }
+}
+
+#[test]
+fn the_postgres_connectors_conform() {
+    let pg = PgCluster::start();
+    pg.psql("postgres", "CREATE DATABASE src");
+    pg.psql(
+        "src",
+        "CREATE TABLE items (id int PRIMARY KEY, v text, updated_at timestamptz NOT NULL);
+         INSERT INTO items SELECT g, 'v' || g, timestamptz '2024-01-01' + g * interval '1 s' FROM generate_series(1, 20000) g;",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let hook = dir.path().join("append");
+    std::fs::write(
+        &hook,
+        format!(
+            "#!/bin/sh\nPGPASSWORD='{PASSWORD}' psql -qAt -h 127.0.0.1 -p {} -U postgres -d src \
+             -c \"INSERT INTO $1 (id, v, updated_at) SELECT g, 'new', timestamptz '2030-01-01' + g * interval '1 s' FROM generate_series(20001, 20005) g\" >/dev/null\necho 5\n",
+            pg.port
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let conn = |db: &str| {
+        serde_json::json!({"host": "127.0.0.1", "port": pg.port, "user": "postgres",
+                           "password": PASSWORD, "database": db})
+    };
+    let report = suite(
+        &connectors_dir().join("source-postgres"),
+        conn("src"),
+        Options {
+            fixture: Some(dir.path().to_path_buf()),
+            ..Options::default()
+        },
+    );
+    assert_conforms(&report);
+    assert_eq!(
+        report.check("config.wrong_credentials").unwrap().status,
+        Status::Pass
+    );
+    assert!(
+        report
+            .check("read.incremental")
+            .unwrap()
+            .message
+            .contains("exactly the 5 appended"),
+        "{}",
+        report.render()
+    );
+
+    let paired = registry::resolve(
+        &connectors_dir()
+            .join("source-postgres")
+            .display()
+            .to_string(),
+        None,
+    )
+    .unwrap();
+    let mut dst = conn("src");
+    dst["schema"] = serde_json::json!("conformance");
+    let report = suite(
+        &connectors_dir().join("dest-postgres"),
+        dst.clone(),
+        Options {
+            paired: Some((paired, dst)),
+            ..Options::default()
+        },
+    );
+    assert_conforms(&report);
+    for mode in ["append", "replace", "upsert", "merge"] {
+        let id = format!("write.{mode}.readback");
+        assert_eq!(
+            report.check(&id).map(|c| c.status),
+            Some(Status::Pass),
+            "{id}"
+        );
+    }
+}
