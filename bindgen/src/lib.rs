@@ -66,9 +66,15 @@ pub const GENERATORS: &[Generator] = &[Generator {
     render: render_protocol,
 }];
 
-/// The repository root (the parent of this crate's directory).
+/// The repository root (the parent of this crate's directory). Cargo sets
+/// `CARGO_MANIFEST_DIR` when it runs the binary or the tests, which stays
+/// right when a shared target directory holds a build from another
+/// checkout; the compile-time value is the fallback.
 pub fn repo_root() -> PathBuf {
-    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let runtime = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+    let manifest_dir = runtime
+        .as_deref()
+        .unwrap_or(Path::new(env!("CARGO_MANIFEST_DIR")));
     match manifest_dir.parent() {
         Some(root) => root.to_path_buf(),
         None => manifest_dir.join(".."),
