@@ -25,6 +25,23 @@ stage() { # <crate dir> <out dir>
 for d in connectors/source-file connectors/dest-file connectors/source-postgres connectors/dest-postgres; do
   stage "$d" "$CARGO_TARGET_DIR/rapidbyte-connectors"
 done
+
+# The same contract in Python and JavaScript (toolchains from install-deps.sh).
+tools=${RAPIDBYTE_TOOLS:-$HOME/.cache/rapidbyte-tools}
+stage_other() { # <name> <wasm file> <build command...>
+  local name=$1 wasm=$2 out="$CARGO_TARGET_DIR/rapidbyte-connectors/$1"
+  shift 2
+  mkdir -p "$out"
+  (cd "$root/connectors/$name" && "$@" -o "$out/$wasm.tmp" >/dev/null)
+  mv "$out/$wasm.tmp" "$out/$wasm"
+  cp "$root/connectors/$name/rapidbyte-plugin.yaml" "$out/"
+  echo "built $name -> $out"
+}
+stage_other source-sequence-py source_sequence_py.wasm \
+  "$tools/py-venv/bin/componentize-py" -d "$root/wit" -w source-connector componentize app
+stage_other source-sequence-js source_sequence_js.wasm \
+  "$tools/js/node_modules/.bin/componentize-js" app.js --wit "$root/wit" \
+  --world-name source-connector --disable http fetch-event
 if [ $with_tests = 1 ]; then
   for d in tests/components/*/; do
     stage "${d%/}" "$CARGO_TARGET_DIR/rapidbyte-test-components"
