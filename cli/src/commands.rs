@@ -4,8 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use rapidbyte_conformance::fixtures;
 use rapidbyte_host::pipeline::{self, PipelineError, Prepared};
-use rapidbyte_host::registry::{self, rapidbyte_home};
+use rapidbyte_host::registry::{self, rapidbyte_home, ConnectorKind};
 use rapidbyte_host::runtime::Runtime;
 use rapidbyte_host::state::{SqliteState, StateBackend};
 use rapidbyte_host::{ConfigError, PipelineConfig};
@@ -228,6 +229,8 @@ pub struct ConformanceArgs<'a> {
     pub fixture: Option<&'a Path>,
     /// A source that reads a destination's output back, and its config.
     pub paired: Option<(&'a str, Option<&'a Path>)>,
+    /// Start a fixture (`files`, `postgres`) instead of `config`.
+    pub start: Option<&'a str>,
     /// Print JSON.
     pub json: bool,
 }
@@ -239,21 +242,43 @@ pub fn conformance(args: &ConformanceArgs) -> Result<u8> {
         registry::resolve(reference, Some(&base)).map_err(|e| UsageError(e.to_string()))
     };
     let connector = resolve(args.connector)?;
-    let paired = match args.paired {
+    let mut paired = match args.paired {
         None => None,
         Some((reference, config)) => {
             let (cfg, _) = read_config(config)?;
             Some((resolve(reference)?, cfg))
         }
     };
-    let options = rapidbyte_conformance::Options {
+    let mut options = rapidbyte_conformance::Options {
         config,
         config_given: args.config.is_some(),
-        project_dir: base,
+        project_dir: base.clone(),
         fixture: args.fixture.map(Path::to_path_buf),
-        paired,
         ..Default::default()
     };
+    // A fixture the suite starts itself; stopped when `_started` drops.
+    let _started = match args.start {
+        None => None,
+        Some(kind) => {
+            if args.config.is_some() {
+                return Err(UsageError("use either --config or --start, not both".into()).into());
+            }
+            let world = connector.manifest.kind.unwrap_or(ConnectorKind::Source);
+            eprintln!("starting the `{kind}` fixture ...");
+            let started = fixtures::start(kind, world).map_err(UsageError)?;
+            options.config = started.config.clone();
+            options.config_given = true;
+            options.project_dir = started.project_dir.clone();
+            options.fixture.get_or_insert(started.fixture_dir.clone());
+            if paired.is_none() {
+                if let Some((name, cfg)) = &started.paired {
+                    paired = Some((resolve(name)?, cfg.clone()));
+                }
+            }
+            Some(started)
+        }
+    };
+    options.paired = paired;
     let runtime = runtime()?;
     let report = rapidbyte_conformance::run(&runtime, &connector, &options);
     if args.json {

@@ -66,6 +66,12 @@ enum Command {
         /// Config file of the --paired source.
         #[arg(long, requires = "paired")]
         paired_config: Option<PathBuf>,
+        /// Start a fixture instead of --config: `files` (sample CSV in a temp
+        /// dir) or `postgres` (a throwaway cluster with a sample table; needs
+        /// Debian's postgresql package). Sets the config, the append hook and,
+        /// for destinations, the paired source.
+        #[arg(long, value_name = "KIND")]
+        start: Option<String>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -123,12 +129,14 @@ fn main() -> ExitCode {
             fixture,
             paired,
             paired_config,
+            start,
             json,
         } => commands::conformance(&commands::ConformanceArgs {
             connector: &connector,
             config: config.as_deref(),
             fixture: fixture.as_deref(),
             paired: paired.as_deref().map(|p| (p, paired_config.as_deref())),
+            start: start.as_deref(),
             json,
         }),
         Command::Init { dir } => commands::init(&dir),

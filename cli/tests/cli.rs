@@ -214,3 +214,36 @@ fn conformance_reports_each_check_and_exits_by_the_result() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("no-such-connector"), "{err}");
 }
+
+#[test]
+fn conformance_starts_its_own_fixtures() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (connector, fixture) in [
+        ("dest-file", "files"),
+        ("source-file", "files"),
+        ("source-postgres", "postgres"),
+    ] {
+        let o = rapidbyte(
+            tmp.path(),
+            &["conformance", connector, "--start", fixture, "--json"],
+        );
+        let (out, err) = text(&o);
+        assert_eq!(o.status.code(), Some(0), "{connector}: {out}\n{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).expect("JSON report");
+        assert_eq!(v["passed"], true, "{connector}");
+        let incremental = v["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["id"] == "read.incremental" || c["id"] == "write.append.readback")
+            .expect("a data check ran");
+        assert_eq!(incremental["status"], "pass", "{connector}: {incremental}");
+    }
+    let o = rapidbyte(
+        tmp.path(),
+        &["conformance", "source-file", "--start", "mysql"],
+    );
+    let (_, err) = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("files, postgres"), "{err}");
+}

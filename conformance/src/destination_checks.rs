@@ -1,4 +1,4 @@
-//! Checks for the destination world: the fixture stream written in every
+//! Checks for the destination world: the sample stream written in every
 //! write mode the manifest declares, checkpoints acknowledged, summary
 //! counts, an empty stream, reruns, and (with a paired source) the data
 //! read back identical.
@@ -13,14 +13,14 @@ use rapidbyte_host::runtime::bindings::types::{
 };
 use rapidbyte_host::runtime::{Checkpoint, Frame};
 
-use crate::fixture;
 use crate::harness::Harness;
 use crate::report::Report;
+use crate::sample;
 
-/// The fixture as frames: batch, checkpoint, batch.
+/// The sample as frames: batch, checkpoint, batch.
 fn frames(stream: &str) -> Result<Vec<Frame>, String> {
     let mut out = Vec::new();
-    for (i, b) in fixture::batches().iter().enumerate() {
+    for (i, b) in sample::batches().iter().enumerate() {
         if i > 0 {
             out.push(Frame::Checkpoint(Checkpoint {
                 key: stream.to_string(),
@@ -30,7 +30,7 @@ fn frames(stream: &str) -> Result<Vec<Frame>, String> {
         }
         out.push(Frame::Data {
             stream: stream.to_string(),
-            ipc: fixture::ipc(b)?,
+            ipc: sample::ipc(b)?,
             rows: b.num_rows() as u64,
         });
     }
@@ -50,10 +50,10 @@ fn mode(name: &str) -> Option<WriteMode> {
     })
 }
 
-/// Rows by id, each as its cells' text, over the fixture's columns that
+/// Rows by id, each as its cells' text, over the sample's columns that
 /// `batches` has with a comparable type; and the columns compared.
 fn rows_by_id(batches: &[RecordBatch]) -> (BTreeMap<String, Vec<Option<String>>>, usize) {
-    let names: Vec<String> = fixture::schema()
+    let names: Vec<String> = sample::schema()
         .fields()
         .iter()
         .map(|f| f.name().clone())
@@ -65,12 +65,12 @@ fn rows_by_id(batches: &[RecordBatch]) -> (BTreeMap<String, Vec<Option<String>>>
             continue;
         };
         for row in 0..b.num_rows() {
-            let id = fixture::cell(ids.as_ref(), row).unwrap_or_default();
+            let id = sample::cell(ids.as_ref(), row).unwrap_or_default();
             let cells = names
                 .iter()
                 .map(|n| {
                     b.column_by_name(n)
-                        .and_then(|c| fixture::cell(c.as_ref(), row))
+                        .and_then(|c| sample::cell(c.as_ref(), row))
                 })
                 .collect();
             if out.insert(id.clone(), cells).is_some() {
@@ -82,20 +82,20 @@ fn rows_by_id(batches: &[RecordBatch]) -> (BTreeMap<String, Vec<Option<String>>>
     (out, names.len())
 }
 
-/// Compares what was read back with the fixture (`copies` times over for
+/// Compares what was read back with the sample (`copies` times over for
 /// append reruns); `Err` names the first difference.
 fn compare(read: &[RecordBatch], copies: usize) -> Result<String, String> {
     let rows: usize = read.iter().map(|b| b.num_rows()).sum();
-    if rows != fixture::ROWS * copies {
+    if rows != sample::ROWS * copies {
         return Err(format!(
             "read back {rows} rows, expected {}",
-            fixture::ROWS * copies
+            sample::ROWS * copies
         ));
     }
     if copies != 1 {
         return Ok(format!("{rows} rows read back"));
     }
-    let (want, _) = rows_by_id(&fixture::batches());
+    let (want, _) = rows_by_id(&sample::batches());
     let (got, _) = rows_by_id(read);
     let mut compared = std::collections::BTreeSet::new();
     for (id, cells) in &want {
@@ -107,7 +107,7 @@ fn compare(read: &[RecordBatch], copies: usize) -> Result<String, String> {
             if let (Some(w), Some(g)) = (w, g) {
                 compared.insert(i);
                 if w != g {
-                    let name = fixture::schema().field(i).name().clone();
+                    let name = sample::schema().field(i).name().clone();
                     let short = |s: &str| s.chars().take(60).collect::<String>();
                     return Err(format!(
                         "row id {id}, column `{name}`: wrote {:?}, read back {:?}",
@@ -120,7 +120,7 @@ fn compare(read: &[RecordBatch], copies: usize) -> Result<String, String> {
     }
     let names: Vec<String> = compared
         .iter()
-        .map(|i| fixture::schema().field(*i).name().clone())
+        .map(|i| sample::schema().field(*i).name().clone())
         .collect();
     Ok(format!(
         "{rows} rows read back identical in {}",
@@ -172,10 +172,10 @@ pub fn run(h: &Harness, paired: Option<&Harness>, report: &mut Report) {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis())
         .unwrap_or_default();
-    let schema_ipc = match fixture::schema_ipc() {
+    let schema_ipc = match sample::schema_ipc() {
         Ok(s) => s,
         Err(e) => {
-            report.fail("write.fixture", e);
+            report.fail("write.sample", e);
             return;
         }
     };
@@ -207,7 +207,7 @@ pub fn run(h: &Harness, paired: Option<&Harness>, report: &mut Report) {
                 frames(&stream)?,
             );
             let summary = out.result.map_err(|e| e.to_string())?;
-            if summary.records != out.delivered || out.delivered != fixture::ROWS as u64 {
+            if summary.records != out.delivered || out.delivered != sample::ROWS as u64 {
                 return Err(format!(
                     "the summary claims {} rows; {} were delivered",
                     summary.records, out.delivered
@@ -219,7 +219,7 @@ pub fn run(h: &Harness, paired: Option<&Harness>, report: &mut Report) {
             Ok(format!(
                 "{} rows (unicode, escapes, NULLs in every column, a {} KiB row) and {} checkpoint(s) acknowledged; peak {:.1} MiB",
                 out.delivered,
-                fixture::WIDE >> 10,
+                sample::WIDE >> 10,
                 out.checkpoints,
                 out.peak_memory as f64 / 1048576.0
             ))

@@ -8,9 +8,10 @@
 
 mod config_checks;
 mod destination_checks;
-pub mod fixture;
+pub mod fixtures;
 mod harness;
 mod report;
+pub mod sample;
 mod source_checks;
 
 use std::path::PathBuf;

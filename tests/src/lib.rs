@@ -5,7 +5,7 @@
 //! test command does it first) into `<target>/rapidbyte-connectors` and
 //! `<target>/rapidbyte-test-components`.
 
-pub mod pg;
+pub use rapidbyte_conformance::fixtures::postgres as pg;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;

@@ -1,4 +1,4 @@
-//! The stream the destination checks write: unicode, text that needs
+//! The sample stream the destination checks write: unicode, text that needs
 //! escaping, a NULL in every nullable column, and one very wide row.
 
 use std::sync::Arc;
@@ -10,12 +10,12 @@ use arrow_array::{
 use arrow_ipc::writer::StreamWriter;
 use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
 
-/// Rows in the fixture.
+/// Rows in the sample.
 pub const ROWS: usize = 300;
 /// Bytes of the wide row's text.
 pub const WIDE: usize = 1 << 20;
 
-/// The fixture schema: `id` (the key), `name`, `amount`, `active`, `seen_at`.
+/// The sample schema: `id` (the key), `name`, `amount`, `active`, `seen_at`.
 pub fn schema() -> SchemaRef {
     Arc::new(Schema::new(vec![
         Field::new("id", DataType::Int64, false),
@@ -74,10 +74,10 @@ fn batch(range: std::ops::Range<usize>) -> RecordBatch {
         Arc::new(TimestampMicrosecondArray::from(seen).with_timezone("UTC")),
     ];
     // The schema is fixed and the columns built to match it.
-    RecordBatch::try_new(schema(), columns).expect("fixture batch matches its schema")
+    RecordBatch::try_new(schema(), columns).expect("sample batch matches its schema")
 }
 
-/// The fixture as batches: two, with a checkpoint between them.
+/// The sample as batches: two, with a checkpoint between them.
 pub fn batches() -> Vec<RecordBatch> {
     vec![batch(0..ROWS / 2), batch(ROWS / 2..ROWS)]
 }
@@ -101,7 +101,7 @@ pub fn schema_ipc() -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-/// One cell as text for comparing a fixture row with a row read back,
+/// One cell as text for comparing a sample row with a row read back,
 /// or `None` for types this comparison does not cover.
 pub fn cell(col: &dyn Array, row: usize) -> Option<String> {
     use arrow_array::cast::AsArray;
