@@ -9,21 +9,13 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use rapidbyte_tests::pg::{PgCluster, PASSWORD};
+use rapidbyte_tests::pg::PgCluster;
+use rapidbyte_tests::pg_checksum as checksum;
 
 fn command(dir: &Path) -> Command {
     let mut c = common::rapidbyte(dir, &["run", "p.yaml"]);
     c.stdout(Stdio::null()).stderr(Stdio::null());
     c
-}
-
-fn checksum(pg: &PgCluster, db: &str, table: &str) -> String {
-    pg.psql(
-        db,
-        &format!(
-            "SELECT count(*) || ':' || md5(string_agg(t::text, '|' ORDER BY id)) FROM {table} t"
-        ),
-    )
 }
 
 #[test]
@@ -41,10 +33,7 @@ fn kill_9_during_incremental_upsert_loses_and_duplicates_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     std::fs::write(dir.join("rapidbyte.toml"), "").unwrap();
-    let conn = format!(
-        "    host: 127.0.0.1\n    port: {}\n    user: postgres\n    password: \"{PASSWORD}\"\n",
-        pg.port
-    );
+    let conn = rapidbyte_tests::pg_connection(&pg, "postgres");
     std::fs::write(
         dir.join("p.yaml"),
         format!(

@@ -60,37 +60,35 @@ impl Finding {
     }
 }
 
+/// The read checks, skipped together when there is nothing to read.
+const READ_CHECKS: &[&str] = &[
+    "read.frames",
+    "read.batch_size",
+    "read.summary",
+    "read.progress",
+    "read.incremental",
+    "read.cancellation",
+];
+
+fn skip_reads(report: &mut Report, why: &str) {
+    for id in READ_CHECKS {
+        report.skip(*id, why);
+    }
+}
+
 /// Runs the source checks.
 pub fn run(h: &Harness, report: &mut Report, opts: &SourceOptions) {
     let catalog = match h.discover() {
         Ok(c) => c,
         Err(e) => {
             report.fail("discover.catalog", format!("init + discover failed: {e}"));
-            for id in [
-                "read.frames",
-                "read.batch_size",
-                "read.summary",
-                "read.progress",
-                "read.incremental",
-                "read.cancellation",
-            ] {
-                report.skip(id, "no catalog");
-            }
+            skip_reads(report, "no catalog");
             return;
         }
     };
     let streams = check_catalog(&catalog, report);
     if streams.is_empty() {
-        for id in [
-            "read.frames",
-            "read.batch_size",
-            "read.summary",
-            "read.progress",
-            "read.incremental",
-            "read.cancellation",
-        ] {
-            report.skip(id, "no readable stream in the catalog");
-        }
+        skip_reads(report, "no readable stream in the catalog");
         return;
     }
 

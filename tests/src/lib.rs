@@ -7,6 +7,27 @@
 
 pub use rapidbyte_conformance::fixtures::postgres as pg;
 
+/// The connection keys of a pipeline `config:` for `cluster` as `user`
+/// (password [`pg::PASSWORD`]), indented for a connector's config.
+pub fn pg_connection(cluster: &pg::PgCluster, user: &str) -> String {
+    format!(
+        "    host: 127.0.0.1\n    port: {}\n    user: {user}\n    password: \"{}\"\n",
+        cluster.port,
+        pg::PASSWORD
+    )
+}
+
+/// `<rows>:<md5>` of the rows of `from` (a table, or `(SELECT ...)`) in
+/// text form, ordered by `id`: equal when two relations hold the same rows.
+pub fn pg_checksum(cluster: &pg::PgCluster, db: &str, from: &str) -> String {
+    cluster.psql(
+        db,
+        &format!(
+            "SELECT count(*) || ':' || md5(coalesce(string_agg(t::text, '|' ORDER BY id), '')) FROM {from} t"
+        ),
+    )
+}
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 

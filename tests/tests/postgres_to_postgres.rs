@@ -3,7 +3,8 @@
 //! (compared by md5 of each table's rows in text form, ordered by key),
 //! replace is idempotent, and incremental append adds exactly the new rows.
 
-use rapidbyte_tests::pg::{PgCluster, PASSWORD};
+use rapidbyte_tests::pg::PgCluster;
+use rapidbyte_tests::pg_checksum as checksum;
 use rapidbyte_tests::Project;
 
 const TABLE: &str = "
@@ -30,20 +31,8 @@ CREATE TABLE others (id int PRIMARY KEY, v text);
 INSERT INTO others SELECT g, 'v' || g FROM generate_series(1, 10) g;
 ";
 
-fn checksum(pg: &PgCluster, db: &str, table: &str) -> String {
-    pg.psql(
-        db,
-        &format!(
-            "SELECT count(*) || ':' || md5(string_agg(t::text, '|' ORDER BY id)) FROM {table} t"
-        ),
-    )
-}
-
 fn pipeline(pg: &PgCluster, streams: &str, mode: &str) -> String {
-    let conn = format!(
-        "    host: 127.0.0.1\n    port: {}\n    user: postgres\n    password: \"{PASSWORD}\"\n",
-        pg.port
-    );
+    let conn = rapidbyte_tests::pg_connection(pg, "postgres");
     format!(
         "version: \"1.0\"\npipeline: pg2pg\nsource:\n  use: rapidbyte/source-postgres\n  config:\n{conn}    database: src\n{streams}destination:\n  use: rapidbyte/dest-postgres\n  config:\n{conn}    database: dst\n    schema: copy\n  write_mode: {mode}\nresources:\n  max_batch_bytes: 64kb\n"
     )

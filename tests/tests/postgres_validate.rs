@@ -8,10 +8,7 @@ use rapidbyte_tests::pg::{PgCluster, PASSWORD};
 use rapidbyte_tests::{runtime, Project};
 
 fn pipeline(pg: &PgCluster, user: &str, source_extra: &str, dest_extra: &str) -> String {
-    let conn = format!(
-        "    host: 127.0.0.1\n    port: {}\n    user: {user}\n    password: \"{PASSWORD}\"\n",
-        pg.port
-    );
+    let conn = rapidbyte_tests::pg_connection(pg, user);
     format!(
         "version: \"1.0\"\npipeline: v\nsource:\n  use: rapidbyte/source-postgres\n  config:\n{conn}    database: src\n{source_extra}destination:\n  use: rapidbyte/dest-postgres\n  config:\n{conn}    database: dst\n{dest_extra}  write_mode: append\n"
     )

@@ -2,21 +2,15 @@
 //! in place, reruns are idempotent, the last row for a key wins, schema
 //! growth adds columns, and bad keys fail with an error naming the stream.
 
-use rapidbyte_tests::pg::{PgCluster, PASSWORD};
+use rapidbyte_tests::pg::PgCluster;
 use rapidbyte_tests::Project;
 
 fn checksum(pg: &PgCluster, db: &str, query: &str) -> String {
-    pg.psql(
-        db,
-        &format!("SELECT count(*) || ':' || md5(coalesce(string_agg(t::text, '|' ORDER BY id), '')) FROM ({query}) t"),
-    )
+    rapidbyte_tests::pg_checksum(pg, db, &format!("({query})"))
 }
 
 fn pipeline(pg: &PgCluster, streams: &str, destination: &str) -> String {
-    let conn = format!(
-        "    host: 127.0.0.1\n    port: {}\n    user: postgres\n    password: \"{PASSWORD}\"\n",
-        pg.port
-    );
+    let conn = rapidbyte_tests::pg_connection(pg, "postgres");
     format!(
         "version: \"1.0\"\npipeline: modes\nsource:\n  use: rapidbyte/source-postgres\n  config:\n{conn}    database: src\n{streams}destination:\n  use: rapidbyte/dest-postgres\n  config:\n{conn}    database: dst\n    schema: out\n{destination}resources:\n  max_batch_bytes: 16kb\n"
     )

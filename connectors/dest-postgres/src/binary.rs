@@ -11,12 +11,8 @@ use arrow_array::types::{
 };
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::{DataType, TimeUnit};
+use pg_common::{PG_EPOCH_DAYS, PG_EPOCH_MICROS};
 use rapidbyte_guest_sdk::{ConnectorError, Result};
-
-/// Days from 1970-01-01 to 2000-01-01 (the PostgreSQL epoch).
-const PG_EPOCH_DAYS: i32 = 10_957;
-/// Microseconds from 1970-01-01 to 2000-01-01.
-const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 
 /// How one column is sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,6 +8,12 @@ pub use tokio;
 pub use tokio_postgres;
 use tokio_postgres::{Client, NoTls};
 
+/// Days from 1970-01-01 (Arrow's epoch) to 2000-01-01 (PostgreSQL's, in
+/// binary `date` values).
+pub const PG_EPOCH_DAYS: i32 = 10_957;
+/// Microseconds from 1970-01-01 to 2000-01-01 (binary `timestamp` values).
+pub const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
 /// Connection settings (the `config` keys both connectors take).
 #[derive(Debug, Clone, Deserialize)]
 pub struct ConnectionConfig {
