@@ -1,5 +1,6 @@
 //! `dest-postgres`: loads each stream into `<schema>.<stream>` with
-//! `COPY ... FROM STDIN` (text format), creating the schema and table from
+//! `COPY ... FROM STDIN` (binary when every column has a binary form, see
+//! `binary.rs`; text otherwise, see `encode.rs`), creating the schema and table from
 //! the Arrow schema and keeping the source's PostgreSQL column types when
 //! they travel in the field metadata (`rapidbyte.pg_type`).
 //!
