@@ -129,7 +129,14 @@ pub fn error(e: &tokio_postgres::Error, context: &str) -> ConnectorError {
             _ => ConnectorError::data("query_failed", msg),
         };
     }
-    ConnectorError::network("connection_failed", format!("{context}: {e}"))
+    // Without a server error: a closed or broken connection is a network
+    // failure; anything else (a value the driver cannot encode...) is ours.
+    let io = std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>());
+    if e.is_closed() || io {
+        ConnectorError::network("connection_failed", format!("{context}: {e}"))
+    } else {
+        ConnectorError::internal("driver_error", format!("{context}: {e}"))
+    }
 }
 
 /// Connects over a plain TCP stream (TLS is not supported yet).

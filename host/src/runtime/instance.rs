@@ -177,8 +177,9 @@ impl Instance {
                 } else if let Some(p) = data.panic_message.take() {
                     FailureKind::Panic(p)
                 } else {
+                    // A `Trap` displays as "wasm trap: ...".
                     let msg = match trap.downcast_ref::<Trap>() {
-                        Some(t) => format!("wasm trap: {t}"),
+                        Some(t) => t.to_string(),
                         None => trap.to_string(),
                     };
                     FailureKind::Trap(msg)
