@@ -305,12 +305,7 @@ impl<'a> Prepared<'a> {
                     return Err(PipelineError::Config(format!(
                         "`{at}.cursor_field`: `{c}` is not a column of `{}` (columns: {})",
                         s.name,
-                        schema
-                            .fields()
-                            .iter()
-                            .map(|f| f.name().as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        column_names(&schema)
                     )));
                 }
             }
@@ -361,12 +356,7 @@ impl<'a> Prepared<'a> {
                 if schema.column_with_name(c).is_none() {
                     return Err(PipelineError::Config(format!(
                         "`{field}`: `{c}` is not a column of stream `{stream}` (columns: {})",
-                        schema
-                            .fields()
-                            .iter()
-                            .map(|f| f.name().as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        column_names(schema)
                     )));
                 }
             }
@@ -395,6 +385,16 @@ impl<'a> Prepared<'a> {
             other => Ok(other.clone()),
         }
     }
+}
+
+/// The columns of `schema`, comma-separated, for messages.
+fn column_names(schema: &SchemaRef) -> String {
+    schema
+        .fields()
+        .iter()
+        .map(|f| f.name().as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Instantiates the connector `reference` with `config` and returns its
