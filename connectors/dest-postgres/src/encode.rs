@@ -198,8 +198,9 @@ enum Column<'a> {
     LargeUtf8(&'a LargeStringArray),
     Binary(&'a BinaryArray),
     Date(&'a Date32Array),
-    /// Any unit; with or without a time zone.
-    Timestamp(&'a dyn Array, TimeUnit, bool),
+    /// Raw values of any unit, the (multiplier, divisor) to microseconds,
+    /// and whether there is a time zone.
+    Timestamp(&'a [i64], (i64, i64), bool),
 }
 
 impl<'a> Column<'a> {
@@ -220,7 +221,27 @@ impl<'a> Column<'a> {
             DataType::LargeUtf8 => Column::LargeUtf8(col.as_string()),
             DataType::Binary => Column::Binary(col.as_binary()),
             DataType::Date32 => Column::Date(col.as_primitive()),
-            DataType::Timestamp(unit, tz) => Column::Timestamp(col, *unit, tz.is_some()),
+            DataType::Timestamp(unit, tz) => {
+                let (values, scale): (&[i64], _) = match unit {
+                    TimeUnit::Second => (
+                        col.as_primitive::<TimestampSecondType>().values(),
+                        (1_000_000, 1),
+                    ),
+                    TimeUnit::Millisecond => (
+                        col.as_primitive::<TimestampMillisecondType>().values(),
+                        (1_000, 1),
+                    ),
+                    TimeUnit::Microsecond => (
+                        col.as_primitive::<TimestampMicrosecondType>().values(),
+                        (1, 1),
+                    ),
+                    TimeUnit::Nanosecond => (
+                        col.as_primitive::<TimestampNanosecondType>().values(),
+                        (1, 1_000),
+                    ),
+                };
+                Column::Timestamp(values, scale, tz.is_some())
+            }
             _ => return Err(unsupported(field)),
         })
     }
@@ -246,24 +267,10 @@ impl<'a> Column<'a> {
                 push_hex(out, a.value(row));
             }
             Column::Date(a) => write_date(out, i64::from(a.value(row))),
-            Column::Timestamp(a, unit, tz) => {
-                let micros = match unit {
-                    TimeUnit::Second => a
-                        .as_primitive::<TimestampSecondType>()
-                        .value(row)
-                        .saturating_mul(1_000_000),
-                    TimeUnit::Millisecond => a
-                        .as_primitive::<TimestampMillisecondType>()
-                        .value(row)
-                        .saturating_mul(1_000),
-                    TimeUnit::Microsecond => {
-                        a.as_primitive::<TimestampMicrosecondType>().value(row)
-                    }
-                    TimeUnit::Nanosecond => {
-                        a.as_primitive::<TimestampNanosecondType>().value(row) / 1_000
-                    }
-                };
-                write_timestamp(out, micros, *tz);
+            // Seconds and milliseconds saturate, so the source's ±infinity
+            // (the extreme values) stays infinite.
+            Column::Timestamp(values, (mul, div), tz) => {
+                write_timestamp(out, values[row].saturating_mul(*mul) / div, *tz)
             }
         }
     }

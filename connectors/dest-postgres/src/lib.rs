@@ -185,25 +185,13 @@ async fn exec(client: &Client, sql: &str, stream: &str) -> Result<()> {
         .map_err(|e| pg_common::error(&e, stream))
 }
 
-fn plan(mode: &WriteMode) -> Plan {
-    match mode {
-        WriteMode::Append => Plan::Append,
-        WriteMode::Replace => Plan::Replace,
-        WriteMode::Upsert(keys) => Plan::Upsert { keys: keys.clone() },
-        WriteMode::Merge(m) => Plan::Merge {
-            keys: m.merge_keys.clone(),
-            update: m.update_columns.clone(),
-        },
-    }
-}
-
 async fn write(
     config: &Config,
     request: WriteRequest,
     input: &mut FrameReader,
 ) -> Result<WriteSummary> {
     let stream = request.stream_name.clone();
-    let plan = plan(&request.write_mode);
+    let plan = Plan::of(&request.write_mode);
     if matches!(plan, Plan::Upsert { .. } | Plan::Merge { .. }) && !plan.staged() {
         return Err(ConnectorError::config(
             "missing_keys",

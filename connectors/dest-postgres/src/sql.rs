@@ -6,6 +6,7 @@
 //! checkpoint the last row for a key wins (`__rb_seq` keeps arrival order).
 
 use pg_common::ident;
+use rapidbyte_guest_sdk::prelude::WriteMode;
 
 /// The staging table of `upsert` and `merge`.
 pub const STAGE: &str = "pg_temp.\"__rb_stage\"";
@@ -33,6 +34,19 @@ pub enum Plan {
 }
 
 impl Plan {
+    /// The plan for a write mode.
+    pub fn of(mode: &WriteMode) -> Plan {
+        match mode {
+            WriteMode::Append => Plan::Append,
+            WriteMode::Replace => Plan::Replace,
+            WriteMode::Upsert(keys) => Plan::Upsert { keys: keys.clone() },
+            WriteMode::Merge(m) => Plan::Merge {
+                keys: m.merge_keys.clone(),
+                update: m.update_columns.clone(),
+            },
+        }
+    }
+
     /// The key columns of a staged plan.
     pub fn keys(&self) -> &[String] {
         match self {
