@@ -41,6 +41,7 @@ if ! command -v cargo >/dev/null; then
 fi
 if command -v rustup >/dev/null; then
   rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+  rustup target list --installed | grep -qx wasm32-wasip1 || rustup target add wasm32-wasip1
   rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
   rustup component list --installed | grep -q '^clippy' || rustup component add clippy
 fi

@@ -7,6 +7,7 @@ mod host_impl;
 mod instance;
 mod limits;
 pub mod sandbox;
+pub mod wasmedge;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

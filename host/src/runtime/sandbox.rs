@@ -139,6 +139,12 @@ pub fn grant(
 /// stdin, stdout discarded, stderr shared with the host, the one directory
 /// preopened, and TCP connections only to the granted endpoints.
 pub fn wasi_ctx(grant: &Grant) -> Result<WasiCtx, String> {
+    Ok(wasi_builder(grant)?.build())
+}
+
+/// The builder behind [`wasi_ctx`], for callers that build a WASI
+/// preview 1 context from it (the WasmEdge shim) or add to it.
+pub fn wasi_builder(grant: &Grant) -> Result<WasiCtxBuilder, String> {
     let mut b = WasiCtxBuilder::new();
     b.inherit_stderr();
     if let Some((dir, access)) = &grant.dir {
@@ -171,7 +177,7 @@ pub fn wasi_ctx(grant: &Grant) -> Result<WasiCtx, String> {
         }
         Box::pin(async move { ok })
     });
-    Ok(b.build())
+    Ok(b)
 }
 
 #[cfg(test)]

@@ -1,0 +1,1 @@
+//! WasmEdge-style command modules (`_start`), run under the sandbox.

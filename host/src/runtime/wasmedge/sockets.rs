@@ -1,0 +1,1 @@
+//! WasmEdge's socket extension (`sock_*` imports) under the sandbox.
