@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use wit_parser::{PackageId, Resolve};
 
+mod flat;
 mod render;
 
 pub use render::{render_signature, render_type};
@@ -61,10 +62,20 @@ pub struct Generator {
 ///
 /// Adding a generator means writing its render function and adding one
 /// entry here; the binary and the drift test pick it up automatically.
-pub const GENERATORS: &[Generator] = &[Generator {
-    output: "docs/protocol.md",
-    render: render_protocol,
-}];
+pub const GENERATORS: &[Generator] = &[
+    Generator {
+        output: "docs/protocol.md",
+        render: render_protocol,
+    },
+    Generator {
+        output: "host/src/runtime/wasmedge/flat_abi.rs",
+        render: render_flat_host,
+    },
+    Generator {
+        output: "guest-sdk/src/flat/bindings.rs",
+        render: render_flat_guest,
+    },
+];
 
 /// The repository root (the parent of this crate's directory). Cargo sets
 /// `CARGO_MANIFEST_DIR` when it runs the binary or the tests, which stays
@@ -92,6 +103,22 @@ pub fn wit_dir(root: &Path) -> PathBuf {
 pub fn render_protocol(wit_dir: &Path) -> Result<String, Error> {
     let (resolve, package) = load(wit_dir)?;
     render::protocol(&resolve, package)
+}
+
+/// Renders the host half of the flat ABI for WasmEdge-style core modules:
+/// layouts of the contract types, the `host` import table and callers for
+/// the exported interfaces (see [`flat`](crate::flat)).
+pub fn render_flat_host(wit_dir: &Path) -> Result<String, Error> {
+    let (resolve, package) = load(wit_dir)?;
+    flat::render_host(&resolve, package)
+}
+
+/// Renders the guest half of the flat ABI: type definitions, `extern "C"`
+/// imports with safe wrappers, and the export glue `guest-sdk` uses when
+/// built for `wasm32-wasip1`.
+pub fn render_flat_guest(wit_dir: &Path) -> Result<String, Error> {
+    let (resolve, package) = load(wit_dir)?;
+    flat::render_guest(&resolve, package)
 }
 
 /// Parses and resolves the WIT package in `wit_dir`.

@@ -156,6 +156,7 @@ pub(crate) fn protocol(resolve: &Resolve, package: PackageId) -> Result<String, 
     for (name, id) in &pkg.worlds {
         world(&mut md, resolve, package, name, *id)?;
     }
+    md.block(crate::flat::render_doc(resolve, package)?.trim_end());
     Ok(md.finish())
 }
 

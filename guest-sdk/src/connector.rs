@@ -208,7 +208,7 @@ macro_rules! source_connector {
                 $crate::__glue::source_read::<$ty>(request)
             }
         }
-        $crate::bindings::__export_world!(__RapidbyteExport with_types_in $crate::bindings);
+        $crate::__export!(__RapidbyteExport);
     };
 }
 
@@ -231,7 +231,7 @@ macro_rules! destination_connector {
                 $crate::__glue::destination_write::<$ty>(request)
             }
         }
-        $crate::bindings::__export_world!(__RapidbyteExport with_types_in $crate::bindings);
+        $crate::__export!(__RapidbyteExport);
     };
 }
 
@@ -256,6 +256,6 @@ macro_rules! transform_connector {
                 $crate::__glue::transform_run::<$ty>(request)
             }
         }
-        $crate::bindings::__export_world!(__RapidbyteExport with_types_in $crate::bindings);
+        $crate::__export!(__RapidbyteExport);
     };
 }

@@ -3,5 +3,8 @@
 //! and the flat ABI generated from `wit/`) on wasmtime's core-module linker,
 //! under the same sandbox as components.
 
+pub mod canon;
 pub mod command;
+#[rustfmt::skip]
+pub mod flat_abi;
 pub mod sockets;

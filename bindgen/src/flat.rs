@@ -1,0 +1,1273 @@
+//! The flat ABI for WasmEdge-style core modules, generated from the WIT.
+//!
+//! A `wasm32-wasip1` core module cannot import or export WIT interfaces, so
+//! the contract crosses as plain core functions laid out by the component
+//! model's canonical ABI (the same lowering `wit-component` would apply):
+//!
+//! * imports: module `<package>/host@<version>`, one function per WIT
+//!   function, named as in the WIT (`emit-batch`);
+//! * exports: `<package>/<interface>@<version>#<function>`, with
+//!   `cabi_post_<export>` to free a returned value, plus `memory` and
+//!   `cabi_realloc`, through which the host allocates in the guest;
+//! * parameters flattened to at most 16 core values (strings and lists as
+//!   pointer and length, records field by field, variants as a
+//!   discriminant plus joined payload slots); results of more than one core
+//!   value go through memory (a caller-provided return pointer for imports,
+//!   a returned pointer for exports).
+//!
+//! This module renders three things from that: the host's import table and
+//! export callers (`host/src/runtime/wasmedge/flat_abi.rs`), the guest's
+//! types, `extern "C"` declarations, safe wrappers and export glue
+//! (`guest-sdk/src/flat/bindings.rs`), and the ABI section of the protocol
+//! reference.
+
+use std::fmt::Write as _;
+
+use wit_parser::{
+    Function, Int, InterfaceId, PackageId, Resolve, SizeAlign, Type, TypeDefKind, TypeId,
+};
+
+use crate::{Error, GENERATED_NOTICE};
+
+/// A core value type of the flat ABI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Core {
+    /// `i32`
+    I32,
+    /// `i64`
+    I64,
+    /// `f32`
+    F32,
+    /// `f64`
+    F64,
+}
+
+impl Core {
+    fn wat(self) -> &'static str {
+        match self {
+            Core::I32 => "i32",
+            Core::I64 => "i64",
+            Core::F32 => "f32",
+            Core::F64 => "f64",
+        }
+    }
+    fn host(self) -> &'static str {
+        match self {
+            Core::I32 => "ValType::I32",
+            Core::I64 => "ValType::I64",
+            Core::F32 => "ValType::F32",
+            Core::F64 => "ValType::F64",
+        }
+    }
+    fn guest(self) -> &'static str {
+        match self {
+            Core::I32 => "FlatTy::I32",
+            Core::I64 => "FlatTy::I64",
+            Core::F32 => "FlatTy::F32",
+            Core::F64 => "FlatTy::F64",
+        }
+    }
+    fn rust(self) -> &'static str {
+        match self {
+            Core::I32 => "i32",
+            Core::I64 => "i64",
+            Core::F32 => "f32",
+            Core::F64 => "f64",
+        }
+    }
+    fn join(self, other: Core) -> Core {
+        match (self, other) {
+            (a, b) if a == b => a,
+            (Core::I32, Core::F32) | (Core::F32, Core::I32) => Core::I32,
+            _ => Core::I64,
+        }
+    }
+}
+
+/// The most core parameters a function takes before they go through memory.
+pub const MAX_FLAT_PARAMS: usize = 16;
+
+/// The interfaces the ABI covers, and the package naming them.
+struct Contract<'r> {
+    resolve: &'r Resolve,
+    sizes: SizeAlign,
+    package: PackageId,
+    types: InterfaceId,
+    host: InterfaceId,
+    exports: Vec<(String, InterfaceId)>,
+}
+
+impl<'r> Contract<'r> {
+    fn new(resolve: &'r Resolve, package: PackageId) -> Result<Self, Error> {
+        let pkg = &resolve.packages[package];
+        let find = |name: &str| {
+            pkg.interfaces
+                .get(name)
+                .copied()
+                .ok_or_else(|| Error::Unsupported(format!("the package has no `{name}` interface")))
+        };
+        let mut sizes = SizeAlign::default();
+        sizes.fill(resolve);
+        let exports = ["source", "destination", "transform"]
+            .iter()
+            .map(|n| Ok((n.to_string(), find(n)?)))
+            .collect::<Result<Vec<_>, Error>>()?;
+        Ok(Contract {
+            resolve,
+            sizes,
+            package,
+            types: find("types")?,
+            host: find("host")?,
+            exports,
+        })
+    }
+
+    /// `rapidbyte:connector/host@0.1.0`
+    fn qualified(&self, iface: &str) -> String {
+        self.resolve.id_of_name(self.package, iface)
+    }
+
+    fn size(&self, ty: &Type) -> usize {
+        self.sizes.size(ty).size_wasm32()
+    }
+
+    fn align(&self, ty: &Type) -> usize {
+        self.sizes.align(ty).align_wasm32()
+    }
+
+    /// Follows `use` aliases to the defining type.
+    fn target(&self, mut id: TypeId) -> TypeId {
+        while let TypeDefKind::Type(Type::Id(next)) = &self.resolve.types[id].kind {
+            id = *next;
+        }
+        id
+    }
+
+    /// The flat core types of `ty`.
+    fn flat(&self, ty: &Type, out: &mut Vec<Core>) -> Result<(), Error> {
+        match ty {
+            Type::Bool
+            | Type::U8
+            | Type::U16
+            | Type::U32
+            | Type::S8
+            | Type::S16
+            | Type::S32
+            | Type::Char => out.push(Core::I32),
+            Type::U64 | Type::S64 => out.push(Core::I64),
+            Type::F32 => out.push(Core::F32),
+            Type::F64 => out.push(Core::F64),
+            Type::String => out.extend([Core::I32, Core::I32]),
+            Type::ErrorContext => return Err(Error::Unsupported("error-context".into())),
+            Type::Id(id) => {
+                let id = self.target(*id);
+                match &self.resolve.types[id].kind {
+                    TypeDefKind::Record(r) => {
+                        for f in &r.fields {
+                            self.flat(&f.ty, out)?;
+                        }
+                    }
+                    TypeDefKind::Enum(_) => out.push(Core::I32),
+                    TypeDefKind::List(_) => out.extend([Core::I32, Core::I32]),
+                    TypeDefKind::Option(t) => {
+                        out.push(Core::I32);
+                        self.flat(t, out)?;
+                    }
+                    TypeDefKind::Result(r) => {
+                        out.push(Core::I32);
+                        let cases = [r.ok, r.err];
+                        out.extend(self.joined(cases.iter().map(|c| c.as_ref()))?);
+                    }
+                    TypeDefKind::Variant(v) => {
+                        out.push(Core::I32);
+                        out.extend(self.joined(v.cases.iter().map(|c| c.ty.as_ref()))?);
+                    }
+                    other => {
+                        return Err(Error::Unsupported(format!(
+                            "flat ABI for {}",
+                            other.as_str()
+                        )))
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn flat_of(&self, ty: &Type) -> Result<Vec<Core>, Error> {
+        let mut out = Vec::new();
+        self.flat(ty, &mut out)?;
+        Ok(out)
+    }
+
+    fn joined<'a>(
+        &self,
+        cases: impl Iterator<Item = Option<&'a Type>>,
+    ) -> Result<Vec<Core>, Error> {
+        let mut out: Vec<Core> = Vec::new();
+        for case in cases.flatten() {
+            for (i, core) in self.flat_of(case)?.into_iter().enumerate() {
+                match out.get_mut(i) {
+                    Some(slot) => *slot = slot.join(core),
+                    None => out.push(core),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The Rust spelling of `ty` (owned).
+    fn rust(&self, ty: &Type) -> Result<String, Error> {
+        Ok(match ty {
+            Type::Bool => "bool".into(),
+            Type::U8 => "u8".into(),
+            Type::U32 => "u32".into(),
+            Type::U64 => "u64".into(),
+            Type::F64 => "f64".into(),
+            Type::String => "String".into(),
+            Type::Id(id) => {
+                let id = self.target(*id);
+                let def = &self.resolve.types[id];
+                match (&def.name, &def.kind) {
+                    (Some(name), _) => camel(name),
+                    (None, TypeDefKind::List(t)) => format!("Vec<{}>", self.rust(t)?),
+                    (None, TypeDefKind::Option(t)) => format!("Option<{}>", self.rust(t)?),
+                    (None, TypeDefKind::Result(r)) => format!(
+                        "std::result::Result<{}, {}>",
+                        self.rust_or_unit(r.ok.as_ref())?,
+                        self.rust_or_unit(r.err.as_ref())?
+                    ),
+                    (None, other) => {
+                        return Err(Error::Unsupported(format!(
+                            "Rust type for {}",
+                            other.as_str()
+                        )))
+                    }
+                }
+            }
+            other => return Err(Error::Unsupported(format!("Rust type for {other:?}"))),
+        })
+    }
+
+    fn rust_or_unit(&self, ty: Option<&Type>) -> Result<String, Error> {
+        match ty {
+            Some(t) => self.rust(t),
+            None => Ok("()".into()),
+        }
+    }
+
+    /// The named types of the `types` interface, in source order.
+    fn named_types(&self) -> Vec<(String, TypeId)> {
+        self.resolve.interfaces[self.types]
+            .types
+            .iter()
+            .map(|(n, id)| (n.clone(), *id))
+            .collect()
+    }
+
+    /// Core parameters and results of `func`, with whether results go
+    /// through a return pointer.
+    fn signature(&self, func: &Function) -> Result<(Vec<Core>, Vec<Core>, bool), Error> {
+        let mut params = Vec::new();
+        for p in &func.params {
+            self.flat(&p.ty, &mut params)?;
+        }
+        if params.len() > MAX_FLAT_PARAMS {
+            return Err(Error::Unsupported(format!(
+                "`{}` takes more than {MAX_FLAT_PARAMS} flat parameters",
+                func.name
+            )));
+        }
+        let results = match &func.result {
+            Some(t) => self.flat_of(t)?,
+            None => Vec::new(),
+        };
+        let indirect = results.len() > 1;
+        Ok((params, results, indirect))
+    }
+}
+
+/// `stream-descriptor` -> `StreamDescriptor`
+fn camel(kebab: &str) -> String {
+    kebab
+        .split('-')
+        .map(|w| {
+            let mut c = w.chars();
+            match c.next() {
+                Some(f) => f.to_ascii_uppercase().to_string() + c.as_str(),
+                None => String::new(),
+            }
+        })
+        .collect()
+}
+
+/// `max-batch-bytes` -> `max_batch_bytes`
+fn snake(kebab: &str) -> String {
+    let s = kebab.replace('-', "_");
+    match s.as_str() {
+        "type" | "match" | "mod" | "use" | "fn" | "ref" | "self" | "struct" | "enum" | "impl" => {
+            format!("{s}_")
+        }
+        _ => s,
+    }
+}
+
+fn disc_size(tag: Int) -> usize {
+    match tag {
+        Int::U8 => 1,
+        Int::U16 => 2,
+        Int::U32 => 4,
+        Int::U64 => 8,
+    }
+}
+
+fn cores(list: &[Core], f: fn(Core) -> &'static str) -> String {
+    list.iter().map(|c| f(*c)).collect::<Vec<_>>().join(", ")
+}
+
+/// Which side a rendering is for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Host,
+    Guest,
+}
+
+/// Renders the `Canon` impls (and, for the guest, the type definitions) of
+/// every named type of the `types` interface.
+fn type_impls(c: &Contract<'_>, side: Side, out: &mut String) -> Result<(), Error> {
+    let (flat_ty, lower_out, lift_sig, store_sig, load_sig, ctx, ctxm) = match side {
+        Side::Host => (
+            "ValType",
+            "cx: &mut Cx<'_, T>, out: &mut Vec<Val>",
+            "fn lift<T>(cx: &Cx<'_, T>, vals: &mut Flat<'_>) -> Result<Self>",
+            "fn store<T>(&self, cx: &mut Cx<'_, T>, at: u32) -> Result<()>",
+            "fn load<T>(cx: &Cx<'_, T>, at: u32) -> Result<Self>",
+            "cx, ",
+            "cx, ",
+        ),
+        Side::Guest => (
+            "FlatTy",
+            "out: &mut Vec<FlatVal>",
+            "unsafe fn lift(vals: &mut Flat<'_>) -> Self",
+            "unsafe fn store(&self, at: *mut u8)",
+            "unsafe fn load(at: *const u8) -> Self",
+            "",
+            "",
+        ),
+    };
+    let lower_sig = match side {
+        Side::Host => format!("fn lower<T>(&self, {lower_out}) -> Result<()>"),
+        Side::Guest => format!("fn lower(&self, {lower_out})"),
+    };
+    let ok = |s: &str| match side {
+        Side::Host => format!("Ok({s})"),
+        Side::Guest => s.to_string(),
+    };
+    let q = match side {
+        Side::Host => "?",
+        Side::Guest => "",
+    };
+    let size_t = match side {
+        Side::Host => "u32",
+        Side::Guest => "usize",
+    };
+    let at = |off: usize| match side {
+        Side::Host => format!("at + {off}"),
+        Side::Guest => format!("at.add({off})"),
+    };
+    let done = match side {
+        Side::Host => "        Ok(())\n",
+        Side::Guest => "",
+    };
+
+    for (name, id) in c.named_types() {
+        let id = c.target(id);
+        let def = &c.resolve.types[id];
+        let rust = camel(&name);
+        let ty = Type::Id(id);
+        let size = c.size(&ty);
+        let align = c.align(&ty);
+        let flat = c.flat_of(&ty)?;
+        if side == Side::Guest {
+            render_guest_type(c, &name, id, out)?;
+        }
+        writeln!(out, "impl Canon for {rust} {{").ok();
+        writeln!(out, "    const SIZE: {size_t} = {size};").ok();
+        writeln!(out, "    const ALIGN: {size_t} = {align};").ok();
+        writeln!(out, "    fn flat_types(out: &mut Vec<{flat_ty}>) {{").ok();
+        let flat_list = match side {
+            Side::Host => cores(&flat, Core::host),
+            Side::Guest => cores(&flat, Core::guest),
+        };
+        writeln!(out, "        out.extend([{flat_list}]);\n    }}").ok();
+        match &def.kind {
+            TypeDefKind::Record(r) => {
+                let offsets = c.sizes.field_offsets(r.fields.iter().map(|f| &f.ty));
+                // lower
+                writeln!(out, "    {lower_sig} {{").ok();
+                for f in &r.fields {
+                    writeln!(out, "        self.{}.lower({ctxm}out){q};", snake(&f.name)).ok();
+                }
+                write!(out, "{done}    }}\n").ok();
+                // lift
+                writeln!(out, "    {lift_sig} {{").ok();
+                let fields: Vec<String> = r
+                    .fields
+                    .iter()
+                    .map(|f| -> Result<String, Error> {
+                        Ok(format!(
+                            "            {}: <{}>::lift({ctx}vals){q},",
+                            snake(&f.name),
+                            c.rust(&f.ty)?
+                        ))
+                    })
+                    .collect::<Result<_, _>>()?;
+                writeln!(
+                    out,
+                    "        {}\n    }}",
+                    ok(&format!("{rust} {{\n{}\n        }}", fields.join("\n")))
+                )
+                .ok();
+                // store
+                writeln!(out, "    {store_sig} {{").ok();
+                for (f, (off, _)) in r.fields.iter().zip(&offsets) {
+                    writeln!(
+                        out,
+                        "        self.{}.store({ctxm}{}){q};",
+                        snake(&f.name),
+                        at(off.size_wasm32())
+                    )
+                    .ok();
+                }
+                write!(out, "{done}    }}\n").ok();
+                // load
+                writeln!(out, "    {load_sig} {{").ok();
+                let fields: Vec<String> = r
+                    .fields
+                    .iter()
+                    .zip(&offsets)
+                    .map(|(f, (off, _))| -> Result<String, Error> {
+                        Ok(format!(
+                            "            {}: <{}>::load({ctx}{}){q},",
+                            snake(&f.name),
+                            c.rust(&f.ty)?,
+                            at(off.size_wasm32())
+                        ))
+                    })
+                    .collect::<Result<_, _>>()?;
+                writeln!(
+                    out,
+                    "        {}\n    }}",
+                    ok(&format!("{rust} {{\n{}\n        }}", fields.join("\n")))
+                )
+                .ok();
+            }
+            TypeDefKind::Enum(e) => {
+                let n = e.cases.len();
+                let ds = disc_size(e.tag());
+                let arms_to = |f: &dyn Fn(usize, &str) -> String| -> String {
+                    e.cases
+                        .iter()
+                        .enumerate()
+                        .map(|(i, case)| f(i, &camel(&case.name)))
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                };
+                let to_num = arms_to(&|i, v| format!("            {rust}::{v} => {i},"));
+                let from_num = arms_to(&|i, v| format!("            {i} => {rust}::{v},"));
+                writeln!(out, "    {lower_sig} {{").ok();
+                match side {
+                    Side::Host => writeln!(out, "        out.push(Val::I32(self.discriminant() as i32));\n        Ok(())\n    }}").ok(),
+                    Side::Guest => writeln!(out, "        out.push(FlatVal::I32(self.discriminant() as i32));\n    }}").ok(),
+                };
+                writeln!(out, "    {lift_sig} {{").ok();
+                match side {
+                    Side::Host => writeln!(out, "        Self::from_discriminant(canon::discriminant(vals.i32()? as u32, {n}, \"{name}\")?)\n    }}").ok(),
+                    Side::Guest => writeln!(out, "        Self::from_discriminant(vals.i32() as u32)\n    }}").ok(),
+                };
+                writeln!(out, "    {store_sig} {{").ok();
+                match side {
+                    Side::Host => writeln!(out, "        canon::store_discriminant(cx, at, {ds}, self.discriminant())\n    }}").ok(),
+                    Side::Guest => writeln!(out, "        canon::store_discriminant(at, {ds}, self.discriminant())\n    }}").ok(),
+                };
+                writeln!(out, "    {load_sig} {{").ok();
+                match side {
+                    Side::Host => writeln!(out, "        Self::from_discriminant(canon::discriminant(canon::load_discriminant(cx, at, {ds})?, {n}, \"{name}\")?)\n    }}").ok(),
+                    Side::Guest => writeln!(out, "        Self::from_discriminant(canon::load_discriminant(at, {ds}))\n    }}").ok(),
+                };
+                writeln!(out, "}}\n").ok();
+                writeln!(out, "impl {rust} {{").ok();
+                writeln!(out, "    fn discriminant(&self) -> u32 {{\n        match self {{\n{to_num}\n        }}\n    }}").ok();
+                let fallback = match side {
+                    Side::Host => {
+                        "            _ => unreachable!(\"discriminant checked\"),".to_string()
+                    }
+                    Side::Guest => {
+                        format!("            _ => canon::invalid_discriminant(\"{name}\"),")
+                    }
+                };
+                match side {
+                    Side::Host => writeln!(out, "    fn from_discriminant(d: u32) -> Result<Self> {{\n        Ok(match d {{\n{from_num}\n{fallback}\n        }})\n    }}").ok(),
+                    Side::Guest => writeln!(out, "    fn from_discriminant(d: u32) -> Self {{\n        match d {{\n{from_num}\n{fallback}\n        }}\n    }}").ok(),
+                };
+            }
+            TypeDefKind::Variant(v) => {
+                let n = v.cases.len();
+                let ds = disc_size(v.tag());
+                let payload_off = c
+                    .sizes
+                    .payload_offset(v.tag(), v.cases.iter().map(|cs| cs.ty.as_ref()))
+                    .size_wasm32();
+                let slots = c.joined(v.cases.iter().map(|cs| cs.ty.as_ref()))?;
+                let slot_list = match side {
+                    Side::Host => cores(&slots, Core::host),
+                    Side::Guest => cores(&slots, Core::guest),
+                };
+                let case_flat = |t: &Option<Type>| -> Result<String, Error> {
+                    let f = match t {
+                        Some(t) => c.flat_of(t)?,
+                        None => Vec::new(),
+                    };
+                    Ok(match side {
+                        Side::Host => cores(&f, Core::host),
+                        Side::Guest => cores(&f, Core::guest),
+                    })
+                };
+                // lower
+                writeln!(out, "    {lower_sig} {{").ok();
+                writeln!(out, "        let mut payload = Vec::new();").ok();
+                writeln!(out, "        let disc: u32 = match self {{").ok();
+                for (i, case) in v.cases.iter().enumerate() {
+                    let variant = camel(&case.name);
+                    match &case.ty {
+                        Some(_) => writeln!(out, "            {rust}::{variant}(v) => {{\n                v.lower({ctxm}&mut payload){q};\n                {i}\n            }}").ok(),
+                        None => writeln!(out, "            {rust}::{variant} => {i},").ok(),
+                    };
+                }
+                writeln!(out, "        }};").ok();
+                match side {
+                    Side::Host => writeln!(out, "        out.push(Val::I32(disc as i32));\n        canon::push_joined(out, &payload, &[{slot_list}]);\n        Ok(())\n    }}").ok(),
+                    Side::Guest => writeln!(out, "        out.push(FlatVal::I32(disc as i32));\n        canon::push_joined(out, &payload, &[{slot_list}]);\n    }}").ok(),
+                };
+                // lift
+                writeln!(out, "    {lift_sig} {{").ok();
+                match side {
+                    Side::Host => writeln!(out, "        let disc = canon::discriminant(vals.i32()? as u32, {n}, \"{name}\")?;\n        let slots = vals.take({})?;", slots.len()).ok(),
+                    Side::Guest => writeln!(out, "        let disc = vals.i32() as u32;\n        let slots = vals.take({});", slots.len()).ok(),
+                };
+                writeln!(
+                    out,
+                    "        {}match disc {{",
+                    if side == Side::Host { "Ok(" } else { "" }
+                )
+                .ok();
+                for (i, case) in v.cases.iter().enumerate() {
+                    let variant = camel(&case.name);
+                    match &case.ty {
+                        Some(t) => {
+                            let inner = c.rust(t)?;
+                            let cf = case_flat(&case.ty)?;
+                            writeln!(out, "            {i} => {{\n                let case = canon::split_joined(slots, &[{cf}]){q};\n                {rust}::{variant}(<{inner}>::lift({ctx}&mut Flat::new(&case)){q})\n            }}").ok()
+                        }
+                        None => writeln!(out, "            {i} => {rust}::{variant},").ok(),
+                    };
+                }
+                match side {
+                    Side::Host => writeln!(out, "            _ => unreachable!(\"discriminant checked\"),\n        }})\n    }}").ok(),
+                    Side::Guest => writeln!(out, "            _ => canon::invalid_discriminant(\"{name}\"),\n        }}\n    }}").ok(),
+                };
+                // store
+                writeln!(out, "    {store_sig} {{").ok();
+                writeln!(out, "        match self {{").ok();
+                for (i, case) in v.cases.iter().enumerate() {
+                    let variant = camel(&case.name);
+                    let disc = match side {
+                        Side::Host => format!("canon::store_discriminant(cx, at, {ds}, {i})?"),
+                        Side::Guest => format!("canon::store_discriminant(at, {ds}, {i})"),
+                    };
+                    match &case.ty {
+                        Some(_) => writeln!(out, "            {rust}::{variant}(v) => {{\n                {disc};\n                v.store({ctxm}{}){q};\n            }}", at(payload_off)).ok(),
+                        None => writeln!(out, "            {rust}::{variant} => {disc},").ok(),
+                    };
+                }
+                write!(out, "        }}\n{done}    }}\n").ok();
+                // load
+                writeln!(out, "    {load_sig} {{").ok();
+                match side {
+                    Side::Host => writeln!(out, "        let disc = canon::discriminant(canon::load_discriminant(cx, at, {ds})?, {n}, \"{name}\")?;\n        Ok(match disc {{").ok(),
+                    Side::Guest => writeln!(out, "        match canon::load_discriminant(at, {ds}) {{").ok(),
+                };
+                for (i, case) in v.cases.iter().enumerate() {
+                    let variant = camel(&case.name);
+                    match &case.ty {
+                        Some(t) => writeln!(
+                            out,
+                            "            {i} => {rust}::{variant}(<{}>::load({ctx}{}){q}),",
+                            c.rust(t)?,
+                            at(payload_off)
+                        )
+                        .ok(),
+                        None => writeln!(out, "            {i} => {rust}::{variant},").ok(),
+                    };
+                }
+                match side {
+                    Side::Host => writeln!(out, "            _ => unreachable!(\"discriminant checked\"),\n        }})\n    }}").ok(),
+                    Side::Guest => writeln!(out, "            _ => canon::invalid_discriminant(\"{name}\"),\n        }}\n    }}").ok(),
+                };
+            }
+            other => {
+                return Err(Error::Unsupported(format!(
+                    "flat ABI for a named {} (`{name}`)",
+                    other.as_str()
+                )))
+            }
+        }
+        writeln!(out, "}}\n").ok();
+    }
+    Ok(())
+}
+
+/// The guest's Rust definition of one named type, shaped like the types
+/// `wit-bindgen` generates for components, so connector code is the same
+/// on both targets.
+fn render_guest_type(
+    c: &Contract<'_>,
+    name: &str,
+    id: TypeId,
+    out: &mut String,
+) -> Result<(), Error> {
+    let def = &c.resolve.types[id];
+    let rust = camel(name);
+    for line in def.docs.contents.as_deref().unwrap_or("").lines() {
+        writeln!(out, "/// {line}").ok();
+    }
+    match &def.kind {
+        TypeDefKind::Record(r) => {
+            writeln!(
+                out,
+                "#[derive(Clone, Debug, PartialEq)]\npub struct {rust} {{"
+            )
+            .ok();
+            for f in &r.fields {
+                for line in f.docs.contents.as_deref().unwrap_or("").lines() {
+                    writeln!(out, "    /// {line}").ok();
+                }
+                writeln!(out, "    pub {}: {},", snake(&f.name), c.rust(&f.ty)?).ok();
+            }
+            writeln!(out, "}}\n").ok();
+        }
+        TypeDefKind::Enum(e) => {
+            writeln!(out, "#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]\npub enum {rust} {{").ok();
+            for case in &e.cases {
+                for line in case.docs.contents.as_deref().unwrap_or("").lines() {
+                    writeln!(out, "    /// {line}").ok();
+                }
+                writeln!(out, "    {},", camel(&case.name)).ok();
+            }
+            writeln!(out, "}}\n").ok();
+        }
+        TypeDefKind::Variant(v) => {
+            writeln!(
+                out,
+                "#[derive(Clone, Debug, PartialEq)]\npub enum {rust} {{"
+            )
+            .ok();
+            for case in &v.cases {
+                for line in case.docs.contents.as_deref().unwrap_or("").lines() {
+                    writeln!(out, "    /// {line}").ok();
+                }
+                match &case.ty {
+                    Some(t) => writeln!(out, "    {}({}),", camel(&case.name), c.rust(t)?).ok(),
+                    None => writeln!(out, "    {},", camel(&case.name)).ok(),
+                };
+            }
+            writeln!(out, "}}\n").ok();
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Renders the host half: `Canon` impls for the wasmtime-generated types,
+/// the import table and the export callers.
+pub fn render_host(resolve: &Resolve, package: PackageId) -> Result<String, Error> {
+    let c = Contract::new(resolve, package)?;
+    let mut out = String::new();
+    writeln!(out, "//! {GENERATED_NOTICE}").ok();
+    writeln!(out, "//!").ok();
+    writeln!(
+        out,
+        "//! The host half of the flat ABI (see `docs/protocol.md`, \"Flat ABI\"): how"
+    )
+    .ok();
+    writeln!(
+        out,
+        "//! each contract type is laid out in a core module's memory, the `host`"
+    )
+    .ok();
+    writeln!(
+        out,
+        "//! functions as core imports, and callers for the exported interfaces."
+    )
+    .ok();
+    writeln!(
+        out,
+        "#![allow(clippy::all, unused_variables, unused_mut, missing_docs)]\n"
+    )
+    .ok();
+    writeln!(
+        out,
+        "use wasmtime::{{AsContextMut, FuncType, Instance, Linker, Val, ValType}};\n"
+    )
+    .ok();
+    writeln!(out, "use super::canon::{{self, Canon, Cx, Flat, Result}};").ok();
+    writeln!(
+        out,
+        "use crate::runtime::bindings::source::rapidbyte::connector::host::Host;"
+    )
+    .ok();
+    writeln!(out, "use crate::runtime::bindings::types::*;\n").ok();
+    let host_module = c.qualified("host");
+    writeln!(out, "/// The import module of the `host` functions.").ok();
+    writeln!(out, "pub const HOST_MODULE: &str = \"{host_module}\";\n").ok();
+    type_impls(&c, Side::Host, &mut out)?;
+
+    // Import table.
+    writeln!(
+        out,
+        "/// The names of the `host` functions, as imported from [`HOST_MODULE`]."
+    )
+    .ok();
+    let names: Vec<String> = c.resolve.interfaces[c.host]
+        .functions
+        .values()
+        .map(|f| format!("\"{}\"", f.name))
+        .collect();
+    writeln!(
+        out,
+        "pub const HOST_FUNCTIONS: &[&str] = &[{}];\n",
+        names.join(", ")
+    )
+    .ok();
+    writeln!(
+        out,
+        "/// Defines every `host` function on `linker`, lifting arguments from the"
+    )
+    .ok();
+    writeln!(
+        out,
+        "/// caller's memory and lowering results into it, and calling `Host`."
+    )
+    .ok();
+    writeln!(out, "pub fn add_host_to_linker<T: 'static, U: Host + 'static>(\n    linker: &mut Linker<T>,\n    get: fn(&mut T) -> &mut U,\n) -> wasmtime::Result<()> {{").ok();
+    writeln!(out, "    let engine = linker.engine().clone();").ok();
+    for func in c.resolve.interfaces[c.host].functions.values() {
+        let (params, results, indirect) = c.signature(func)?;
+        let mut core_params = params.clone();
+        if indirect {
+            core_params.push(Core::I32);
+        }
+        let core_results: Vec<Core> = if indirect {
+            Vec::new()
+        } else {
+            results.clone()
+        };
+        writeln!(out, "    linker.func_new(\n        HOST_MODULE,\n        \"{}\",\n        FuncType::new(&engine, [{}], [{}]),\n        move |mut caller, params, results| {{", func.name, cores(&core_params, Core::host), cores(&core_results, Core::host)).ok();
+        writeln!(out, "            let mut vals = Flat::new(params);").ok();
+        writeln!(
+            out,
+            "            let mut cx = Cx::from_caller(&mut caller)?;"
+        )
+        .ok();
+        let mut args = Vec::new();
+        for (i, p) in func.params.iter().enumerate() {
+            writeln!(
+                out,
+                "            let a{i} = <{}>::lift(&cx, &mut vals)?;",
+                c.rust(&p.ty)?
+            )
+            .ok();
+            args.push(format!("a{i}"));
+        }
+        if indirect {
+            writeln!(out, "            let ret = vals.i32()? as u32;").ok();
+        }
+        let method = snake(&func.name);
+        let call = format!(
+            "Host::{method}(get(cx.data_mut()){})",
+            args.iter().map(|a| format!(", {a}")).collect::<String>()
+        );
+        if func.result.is_some() {
+            writeln!(out, "            let r = {call}?;").ok();
+            if indirect {
+                writeln!(out, "            r.store(&mut cx, ret)?;").ok();
+            } else {
+                writeln!(out, "            let mut flat = Vec::new();\n            r.lower(&mut cx, &mut flat)?;\n            results.clone_from_slice(&flat);").ok();
+            }
+        } else {
+            writeln!(out, "            {call}?;").ok();
+        }
+        writeln!(out, "            Ok(())\n        }},\n    )?;").ok();
+    }
+    writeln!(out, "    Ok(())\n}}\n").ok();
+
+    // Export callers.
+    for (iface_name, iface) in &c.exports {
+        let qualified = c.qualified(iface_name);
+        for func in c.resolve.interfaces[*iface].functions.values() {
+            let (params, results, indirect) = c.signature(func)?;
+            let export = format!("{qualified}#{}", func.name);
+            let fname = format!("call_{}_{}", snake(iface_name), snake(&func.name));
+            let mut sig = Vec::new();
+            for p in &func.params {
+                let ty = c.rust(&p.ty)?;
+                let ty = match ty.as_str() {
+                    "String" => "&str".to_string(),
+                    t if is_copy(t) => t.to_string(),
+                    t => format!("&{t}"),
+                };
+                sig.push(format!("{}: {ty}", snake(&p.name)));
+            }
+            let ret = match &func.result {
+                Some(t) => c.rust(t)?,
+                None => "()".into(),
+            };
+            writeln!(
+                out,
+                "/// Calls the export `{export}`, then its `cabi_post_` function."
+            )
+            .ok();
+            writeln!(out, "pub fn {fname}<T: 'static>(\n    mut store: impl AsContextMut<Data = T>,\n    instance: &Instance,{}\n) -> wasmtime::Result<{ret}> {{", sig.iter().map(|s| format!("\n    {s},")).collect::<String>()).ok();
+            writeln!(
+                out,
+                "    let func = canon::export(&mut store, instance, \"{export}\")?;"
+            )
+            .ok();
+            writeln!(
+                out,
+                "    let mut cx = Cx::for_instance(store.as_context_mut(), instance)?;"
+            )
+            .ok();
+            writeln!(
+                out,
+                "    let mut args: Vec<Val> = Vec::with_capacity({});",
+                params.len()
+            )
+            .ok();
+            for p in &func.params {
+                let name = snake(&p.name);
+                let ty = c.rust(&p.ty)?;
+                if ty == "String" {
+                    writeln!(out, "    {name}.to_string().lower(&mut cx, &mut args)?;").ok();
+                } else {
+                    writeln!(out, "    {name}.lower(&mut cx, &mut args)?;").ok();
+                }
+            }
+            let n_results = if indirect { 1 } else { results.len() };
+            let zeros = if indirect {
+                vec![Core::I32]
+            } else {
+                results.clone()
+            };
+            writeln!(
+                out,
+                "    let mut results = [{}];",
+                zeros
+                    .iter()
+                    .map(|c| match c {
+                        Core::I32 => "Val::I32(0)",
+                        Core::I64 => "Val::I64(0)",
+                        Core::F32 => "Val::F32(0)",
+                        Core::F64 => "Val::F64(0)",
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+            .ok();
+            let _ = n_results;
+            writeln!(out, "    func.call(cx.store(), &args, &mut results)?;").ok();
+            if indirect {
+                writeln!(out, "    let ret = results[0].i32().unwrap_or(0) as u32;").ok();
+                writeln!(out, "    let value = <{ret}>::load(&cx, ret)?;").ok();
+                writeln!(
+                    out,
+                    "    canon::post_return(cx.store(), instance, \"{export}\", &results)?;"
+                )
+                .ok();
+            } else if func.result.is_some() {
+                writeln!(
+                    out,
+                    "    let value = <{ret}>::lift(&cx, &mut Flat::new(&results))?;"
+                )
+                .ok();
+                writeln!(
+                    out,
+                    "    canon::post_return(cx.store(), instance, \"{export}\", &results)?;"
+                )
+                .ok();
+            } else {
+                writeln!(out, "    let value = ();").ok();
+            }
+            writeln!(out, "    Ok(value)\n}}\n").ok();
+        }
+    }
+    Ok(out)
+}
+
+fn is_copy(t: &str) -> bool {
+    matches!(t, "bool" | "u8" | "u32" | "u64" | "f64")
+}
+
+/// Renders the guest half: type definitions and `Canon` impls, the `host`
+/// imports with safe wrappers, and per-interface `Guest` traits with
+/// export macros.
+pub fn render_guest(resolve: &Resolve, package: PackageId) -> Result<String, Error> {
+    let c = Contract::new(resolve, package)?;
+    let mut out = String::new();
+    writeln!(out, "// {GENERATED_NOTICE}").ok();
+    writeln!(out, "//").ok();
+    writeln!(
+        out,
+        "// The guest half of the flat ABI (see docs/protocol.md, \"Flat ABI\"), for"
+    )
+    .ok();
+    writeln!(
+        out,
+        "// connectors built as wasm32-wasip1 core modules. Included by"
+    )
+    .ok();
+    writeln!(
+        out,
+        "// guest-sdk/src/lib.rs as `bindings` with the `wasmedge` feature; the"
+    )
+    .ok();
+    writeln!(
+        out,
+        "// module paths mirror the ones wit-bindgen generates for components.\n"
+    )
+    .ok();
+    writeln!(out, "pub mod rapidbyte {{\npub mod connector {{\n").ok();
+    writeln!(
+        out,
+        "/// The contract's data types (`{}`).",
+        c.qualified("types")
+    )
+    .ok();
+    writeln!(out, "pub mod types {{").ok();
+    writeln!(
+        out,
+        "#![allow(clippy::all, unused_unsafe, unused_variables, unused_mut, missing_docs)]"
+    )
+    .ok();
+    writeln!(
+        out,
+        "use crate::flat::canon::{{self, Canon, Flat, FlatTy, FlatVal}};\n"
+    )
+    .ok();
+    type_impls(&c, Side::Guest, &mut out)?;
+    writeln!(out, "}}\n").ok();
+
+    // Imports.
+    let host_module = c.qualified("host");
+    writeln!(out, "/// The host functions (`{host_module}`).").ok();
+    writeln!(out, "pub mod host {{").ok();
+    writeln!(
+        out,
+        "#![allow(clippy::all, unused_unsafe, unused_variables, unused_mut, missing_docs)]"
+    )
+    .ok();
+    writeln!(
+        out,
+        "use super::types::*;\nuse crate::flat::canon::{{self, Canon, FlatVal}};\n"
+    )
+    .ok();
+    writeln!(
+        out,
+        "#[link(wasm_import_module = \"{host_module}\")]\nextern \"C\" {{"
+    )
+    .ok();
+    for func in c.resolve.interfaces[c.host].functions.values() {
+        let (params, _results, indirect) = c.signature(func)?;
+        let mut ps: Vec<String> = params
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("p{i}: {}", p.rust()))
+            .collect();
+        if indirect {
+            ps.push("ret: *mut u8".into());
+        }
+        let (_, results, _) = c.signature(func)?;
+        let r = if !indirect && results.len() == 1 {
+            format!(" -> {}", results[0].rust())
+        } else {
+            String::new()
+        };
+        writeln!(
+            out,
+            "    #[link_name = \"{}\"]\n    fn import_{}({}){r};",
+            func.name,
+            snake(&func.name),
+            ps.join(", ")
+        )
+        .ok();
+    }
+    writeln!(out, "}}\n").ok();
+    for func in c.resolve.interfaces[c.host].functions.values() {
+        let (params, results, indirect) = c.signature(func)?;
+        let mut sig = Vec::new();
+        let mut lowers = Vec::new();
+        for p in &func.params {
+            let name = snake(&p.name);
+            let rust = c.rust(&p.ty)?;
+            let (ty, lower) = match rust.as_str() {
+                "String" => (
+                    "&str".to_string(),
+                    format!("canon::lower_bytes({name}.as_bytes(), &mut flat);"),
+                ),
+                "Vec<u8>" => (
+                    "&[u8]".to_string(),
+                    format!("canon::lower_bytes({name}, &mut flat);"),
+                ),
+                "Option<String>" => (
+                    "Option<&str>".to_string(),
+                    format!("canon::lower_opt_str({name}, &mut flat);"),
+                ),
+                t if t.starts_with("Vec<") || t.starts_with("Option<") => {
+                    return Err(Error::Unsupported(format!("import parameter of type {t}")))
+                }
+                t => (t.to_string(), format!("{name}.lower(&mut flat);")),
+            };
+            sig.push(format!("{name}: {ty}"));
+            lowers.push(lower);
+        }
+        let ret = match &func.result {
+            Some(t) => c.rust(t)?,
+            None => "()".into(),
+        };
+        for line in func.docs.contents.as_deref().unwrap_or("").lines() {
+            writeln!(out, "/// {line}").ok();
+        }
+        writeln!(
+            out,
+            "pub fn {}({}) -> {ret} {{",
+            snake(&func.name),
+            sig.join(", ")
+        )
+        .ok();
+        writeln!(
+            out,
+            "    let mut flat: Vec<FlatVal> = Vec::with_capacity({});",
+            params.len()
+        )
+        .ok();
+        for l in lowers {
+            writeln!(out, "    {l}").ok();
+        }
+        let args: Vec<String> = params
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("flat[{i}].{}()", p.rust()))
+            .collect();
+        let fname = format!("import_{}", snake(&func.name));
+        if indirect {
+            let size = c.size(func.result.as_ref().unwrap_or(&Type::Bool));
+            writeln!(out, "    let mut area = canon::RetArea::<{size}>::new();").ok();
+            let mut a = args.clone();
+            a.push("area.as_mut_ptr()".into());
+            writeln!(out, "    unsafe {{\n        {fname}({});\n        <{ret}>::load(area.as_mut_ptr())\n    }}\n}}\n", a.join(", ")).ok();
+        } else if results.len() == 1 {
+            writeln!(out, "    unsafe {{\n        let r = {fname}({});\n        <{ret}>::lift(&mut canon::Flat::new(&[FlatVal::from(r)]))\n    }}\n}}\n", args.join(", ")).ok();
+        } else {
+            writeln!(out, "    unsafe {{ {fname}({}) }}\n}}\n", args.join(", ")).ok();
+        }
+    }
+    writeln!(out, "}}\n}}\n}}\n").ok();
+
+    // Exports.
+    writeln!(
+        out,
+        "/// The exported interfaces: a `Guest` trait each, and the glue the"
+    )
+    .ok();
+    writeln!(out, "/// export macros wire to core exports.").ok();
+    writeln!(
+        out,
+        "pub mod exports {{\npub mod rapidbyte {{\npub mod connector {{"
+    )
+    .ok();
+    for (iface_name, iface) in &c.exports {
+        let qualified = c.qualified(iface_name);
+        let module = snake(iface_name);
+        let docs = &c.resolve.interfaces[*iface].docs;
+        for line in docs.contents.as_deref().unwrap_or("").lines() {
+            writeln!(out, "/// {line}").ok();
+        }
+        writeln!(out, "pub mod {module} {{").ok();
+        writeln!(
+            out,
+            "#![allow(clippy::all, unused_unsafe, unused_variables, unused_mut, missing_docs)]"
+        )
+        .ok();
+        writeln!(out, "use crate::bindings::rapidbyte::connector::types::*;\nuse crate::flat::canon::{{self, Canon, Flat, FlatVal}};\n").ok();
+        writeln!(
+            out,
+            "/// What a `{iface_name}` connector implements.\npub trait Guest {{"
+        )
+        .ok();
+        let funcs: Vec<&Function> = c.resolve.interfaces[*iface].functions.values().collect();
+        let mut max_ret = 0usize;
+        for func in &funcs {
+            let ps: Vec<String> = func
+                .params
+                .iter()
+                .map(|p| Ok(format!("{}: {}", snake(&p.name), c.rust(&p.ty)?)))
+                .collect::<Result<_, Error>>()?;
+            let ret = match &func.result {
+                Some(t) => {
+                    max_ret = max_ret.max(c.size(t));
+                    c.rust(t)?
+                }
+                None => "()".into(),
+            };
+            for line in func.docs.contents.as_deref().unwrap_or("").lines() {
+                writeln!(out, "    /// {line}").ok();
+            }
+            writeln!(
+                out,
+                "    fn {}({}) -> {ret};",
+                snake(&func.name),
+                ps.join(", ")
+            )
+            .ok();
+        }
+        writeln!(out, "}}\n").ok();
+        let mut macro_body = String::new();
+        for func in &funcs {
+            let (params, results, indirect) = c.signature(func)?;
+            if !indirect && !results.is_empty() {
+                return Err(Error::Unsupported(format!(
+                    "export `{}` with a single flat result",
+                    func.name
+                )));
+            }
+            let name = snake(&func.name);
+            let export = format!("{qualified}#{}", func.name);
+            let ps: Vec<String> = params
+                .iter()
+                .enumerate()
+                .map(|(i, p)| format!("p{i}: {}", p.rust()))
+                .collect();
+            let pnames: Vec<String> = (0..params.len()).map(|i| format!("p{i}")).collect();
+            let ret_ty = if indirect { " -> *mut u8" } else { "" };
+            writeln!(
+                out,
+                "#[doc(hidden)]\npub unsafe fn _export_{name}<G: Guest>({}){ret_ty} {{",
+                ps.join(", ")
+            )
+            .ok();
+            writeln!(
+                out,
+                "    let vals: [FlatVal; {}] = [{}];",
+                params.len(),
+                pnames
+                    .iter()
+                    .map(|p| format!("FlatVal::from({p})"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+            .ok();
+            writeln!(out, "    let mut flat = Flat::new(&vals);").ok();
+            let mut args = Vec::new();
+            for (i, p) in func.params.iter().enumerate() {
+                writeln!(out, "    let a{i} = <{}>::lift(&mut flat);", c.rust(&p.ty)?).ok();
+                args.push(format!("a{i}"));
+            }
+            if indirect {
+                writeln!(out, "    let value = G::{name}({});\n    let ret = canon::export_ret_area();\n    value.store(ret);\n    ret\n}}\n", args.join(", ")).ok();
+            } else {
+                writeln!(out, "    G::{name}({});\n}}\n", args.join(", ")).ok();
+            }
+            writeln!(macro_body, "        #[export_name = \"{export}\"]\n        unsafe extern \"C\" fn __rb_{module}_{name}({}){ret_ty} {{\n            $crate::bindings::exports::rapidbyte::connector::{module}::_export_{name}::<$ty>({})\n        }}", ps.join(", "), pnames.join(", ")).ok();
+            if indirect {
+                writeln!(macro_body, "        #[export_name = \"cabi_post_{export}\"]\n        unsafe extern \"C\" fn __rb_post_{module}_{name}(_ret: *mut u8) {{\n            $crate::flat::canon::free_returned();\n        }}").ok();
+            }
+        }
+        writeln!(out, "/// Bytes the largest `{iface_name}` result takes in memory.\npub const RET_AREA_SIZE: usize = {max_ret};\nconst _: () = assert!(RET_AREA_SIZE <= canon::EXPORT_RET_AREA);\n").ok();
+        writeln!(
+            out,
+            "/// Exports `$ty` (a [`Guest`]) as the `{iface_name}` core exports, with"
+        )
+        .ok();
+        writeln!(out, "/// `cabi_realloc` and the post-return functions.").ok();
+        writeln!(out, "#[doc(hidden)]\n#[macro_export]\nmacro_rules! __flat_export_{module} {{\n    ($ty:ty) => {{").ok();
+        out.push_str(&macro_body);
+        writeln!(out, "        #[export_name = \"cabi_realloc\"]\n        unsafe extern \"C\" fn __rb_cabi_realloc(old: *mut u8, old_size: usize, align: usize, new_size: usize) -> *mut u8 {{\n            $crate::flat::canon::realloc(old, old_size, align, new_size)\n        }}").ok();
+        writeln!(out, "    }};\n}}\n}}\n").ok();
+    }
+    writeln!(out, "}}\n}}\n}}").ok();
+    Ok(out)
+}
+
+/// Renders the flat ABI section of the protocol reference: every function
+/// as a core import or export, with its core signature.
+pub fn render_doc(resolve: &Resolve, package: PackageId) -> Result<String, Error> {
+    let c = Contract::new(resolve, package)?;
+    let mut md = String::new();
+    md.push_str("## Flat ABI (WasmEdge-style core modules)\n\n");
+    md.push_str("A connector built as a `wasm32-wasip1` core module (the WasmEdge way) speaks the same contract through plain core imports and exports, laid out by the component model's canonical ABI. The host's shim implements the imports and calls the exports; `guest-sdk` with the `wasmedge` feature generates the guest side. Both halves are generated from this WIT.\n\n");
+    md.push_str("- Strings (UTF-8) and lists cross as a pointer and a length; records field by field; enums as their case index; `option`, `result` and variants as a discriminant followed by the payload slots of all cases joined.\n");
+    md.push_str("- A function with more than one core result gets them in memory: an import takes an extra return pointer into caller memory; an export returns a pointer to its result, and the host calls `cabi_post_<export>` once it has read it.\n");
+    md.push_str("- Memory the host hands to the guest (arguments of exports, lists inside import results) is allocated with the module's exported `cabi_realloc(old_ptr, old_size, align, new_size)`; the guest owns it afterwards.\n");
+    md.push_str("- The module also exports `memory`, and `_initialize` if it has constructors to run; it may import WASI preview 1 (`wasi_snapshot_preview1`) and WasmEdge's socket extension.\n\n");
+    writeln!(md, "### Imports (module `{}`)\n", c.qualified("host")).ok();
+    md.push_str("| function | core signature |\n|---|---|\n");
+    for func in c.resolve.interfaces[c.host].functions.values() {
+        let (mut params, results, indirect) = c.signature(func)?;
+        if indirect {
+            params.push(Core::I32);
+        }
+        let res = if indirect { Vec::new() } else { results };
+        writeln!(
+            md,
+            "| `{}` | {} |",
+            func.name,
+            core_sig(&params, &res, indirect)
+        )
+        .ok();
+    }
+    md.push('\n');
+    for (iface_name, iface) in &c.exports {
+        let qualified = c.qualified(iface_name);
+        writeln!(md, "### Exports of a `{iface_name}`\n").ok();
+        md.push_str("| export | core signature |\n|---|---|\n");
+        for func in c.resolve.interfaces[*iface].functions.values() {
+            let (params, results, indirect) = c.signature(func)?;
+            let res = if indirect { vec![Core::I32] } else { results };
+            writeln!(
+                md,
+                "| `{qualified}#{}` | {} |",
+                func.name,
+                core_sig(&params, &res, false)
+            )
+            .ok();
+        }
+        md.push('\n');
+    }
+    Ok(md)
+}
+
+fn core_sig(params: &[Core], results: &[Core], retptr: bool) -> String {
+    let mut ps: Vec<String> = params.iter().map(|c| c.wat().to_string()).collect();
+    if retptr {
+        if let Some(last) = ps.last_mut() {
+            *last = "retptr: i32".into();
+        }
+    }
+    let mut text = format!("`({})", ps.join(", "));
+    if !results.is_empty() {
+        let rs: Vec<&str> = results.iter().map(|c| c.wat()).collect();
+        text.push_str(&format!(" -> ({})", rs.join(", ")));
+    }
+    text.push('`');
+    text
+}
