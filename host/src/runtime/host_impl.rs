@@ -148,6 +148,8 @@ pub struct HostState {
     pub(crate) emitted_bytes: u64,
     /// Destination: rows delivered.
     pub(crate) delivered_rows: u64,
+    /// WASI preview 1 and sockets, for a WasmEdge-style core module.
+    pub(crate) wasmedge: Option<Box<super::wasmedge::ModuleState>>,
 }
 
 impl WasiView for HostState {
@@ -184,6 +186,7 @@ impl HostState {
             emitted_rows: 0,
             emitted_bytes: 0,
             delivered_rows: 0,
+            wasmedge: None,
         }
     }
 

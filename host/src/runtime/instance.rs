@@ -13,7 +13,8 @@ use super::bindings::types::{
 };
 use super::host_impl::{HostContext, HostState};
 use super::sandbox::{self, Grant};
-use super::{InstanceLimits, LoadedComponent, Runtime, EPOCH_TICK};
+use super::wasmedge::{flat_abi, ModuleState};
+use super::{Code, InstanceLimits, LoadedComponent, Runtime, EPOCH_TICK};
 
 /// How a connector call failed.
 #[derive(Debug, Clone)]
@@ -117,6 +118,7 @@ impl Instance {
         grant: &Grant,
         limits: InstanceLimits,
         ctx: HostContext,
+        core: bool,
     ) -> Result<Self, ConnectorFailure> {
         let connector = ctx.connector.clone();
         let stream = ctx.stream.clone();
@@ -125,11 +127,16 @@ impl Instance {
             stream: stream.clone(),
             kind: FailureKind::Setup(m),
         };
-        let wasi = sandbox::wasi_ctx(grant).map_err(setup)?;
-        let mut store = Store::new(
-            runtime.engine(),
-            HostState::new(wasi, limits.max_memory, ctx),
-        );
+        let (wasi, module_state) = match core {
+            false => (sandbox::wasi_ctx(grant).map_err(setup)?, None),
+            true => (
+                wasmtime_wasi::WasiCtx::builder().build(),
+                Some(Box::new(ModuleState::new(grant).map_err(setup)?)),
+            ),
+        };
+        let mut state = HostState::new(wasi, limits.max_memory, ctx);
+        state.wasmedge = module_state;
+        let mut store = Store::new(runtime.engine(), state);
         store.limiter(|s| &mut s.limiter);
         let ticks = (limits.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1);
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
@@ -190,10 +197,40 @@ impl Instance {
     }
 }
 
+/// The exports of an instance: through the component model, or through
+/// the flat ABI of a core module.
+enum Exports<C> {
+    Component(C),
+    Module(wasmtime::Instance),
+}
+
+impl Instance {
+    /// Instantiates `code` in this instance's store: a component with
+    /// `instantiate`, a core module through the shim's linker.
+    fn instantiate<C>(
+        &mut self,
+        runtime: &Runtime,
+        code: &Code,
+        instantiate: impl FnOnce(
+            &mut Store<HostState>,
+            &wasmtime::component::Component,
+        ) -> wasmtime::Result<C>,
+    ) -> Result<Exports<C>, ConnectorFailure> {
+        let made = match code {
+            Code::Component(c) => instantiate(&mut self.store, c).map(Exports::Component),
+            Code::Module(m) => runtime
+                .module_linker()
+                .instantiate(&mut self.store, m)
+                .map(Exports::Module),
+        };
+        made.map_err(|e| self.failure(FailureKind::Setup(format!("instantiation failed: {e:#}"))))
+    }
+}
+
 /// A source connector instance.
 pub struct SourceInstance {
     inner: Instance,
-    bindings: SourceConnector,
+    bindings: Exports<SourceConnector>,
 }
 
 impl SourceInstance {
@@ -205,48 +242,51 @@ impl SourceInstance {
         limits: InstanceLimits,
         ctx: HostContext,
     ) -> Result<Self, ConnectorFailure> {
-        let mut inner = Instance::new(runtime, grant, limits, ctx)?;
-        let bindings =
-            SourceConnector::instantiate(&mut inner.store, &component.component, runtime.linker())
-                .map_err(|e| {
-                    inner.failure(FailureKind::Setup(format!("instantiation failed: {e:#}")))
-                })?;
+        let core = matches!(component.code, Code::Module(_));
+        let mut inner = Instance::new(runtime, grant, limits, ctx, core)?;
+        let bindings = inner.instantiate(runtime, &component.code, |store, c| {
+            SourceConnector::instantiate(store, c, runtime.linker())
+        })?;
         Ok(SourceInstance { inner, bindings })
     }
 
     /// `init(config)`.
     pub fn init(&mut self, config: &str) -> Result<(), ConnectorFailure> {
-        let r = self
-            .bindings
-            .rapidbyte_connector_source()
-            .call_init(&mut self.inner.store, config);
+        let store = &mut self.inner.store;
+        let r = match &self.bindings {
+            Exports::Component(b) => b.rapidbyte_connector_source().call_init(store, config),
+            Exports::Module(i) => flat_abi::call_source_init(store, i, config),
+        };
         self.inner.settle(r)
     }
 
     /// `discover()`.
     pub fn discover(&mut self) -> Result<Catalog, ConnectorFailure> {
-        let r = self
-            .bindings
-            .rapidbyte_connector_source()
-            .call_discover(&mut self.inner.store);
+        let store = &mut self.inner.store;
+        let r = match &self.bindings {
+            Exports::Component(b) => b.rapidbyte_connector_source().call_discover(store),
+            Exports::Module(i) => flat_abi::call_source_discover(store, i),
+        };
         self.inner.settle(r)
     }
 
     /// `validate(config)`.
     pub fn validate(&mut self, config: &str) -> Result<ValidationResult, ConnectorFailure> {
-        let r = self
-            .bindings
-            .rapidbyte_connector_source()
-            .call_validate(&mut self.inner.store, config);
+        let store = &mut self.inner.store;
+        let r = match &self.bindings {
+            Exports::Component(b) => b.rapidbyte_connector_source().call_validate(store, config),
+            Exports::Module(i) => flat_abi::call_source_validate(store, i, config),
+        };
         self.inner.settle(r)
     }
 
     /// `read(request)`.
     pub fn read(&mut self, request: &ReadRequest) -> Result<ReadSummary, ConnectorFailure> {
-        let r = self
-            .bindings
-            .rapidbyte_connector_source()
-            .call_read(&mut self.inner.store, request);
+        let store = &mut self.inner.store;
+        let r = match &self.bindings {
+            Exports::Component(b) => b.rapidbyte_connector_source().call_read(store, request),
+            Exports::Module(i) => flat_abi::call_source_read(store, i, request),
+        };
         self.inner.settle(r)
     }
 
@@ -265,7 +305,7 @@ impl SourceInstance {
 /// A destination connector instance.
 pub struct DestinationInstance {
     inner: Instance,
-    bindings: DestinationConnector,
+    bindings: Exports<DestinationConnector>,
 }
 
 impl DestinationInstance {
@@ -277,41 +317,46 @@ impl DestinationInstance {
         limits: InstanceLimits,
         ctx: HostContext,
     ) -> Result<Self, ConnectorFailure> {
-        let mut inner = Instance::new(runtime, grant, limits, ctx)?;
-        let bindings = DestinationConnector::instantiate(
-            &mut inner.store,
-            &component.component,
-            runtime.linker(),
-        )
-        .map_err(|e| inner.failure(FailureKind::Setup(format!("instantiation failed: {e:#}"))))?;
+        let core = matches!(component.code, Code::Module(_));
+        let mut inner = Instance::new(runtime, grant, limits, ctx, core)?;
+        let bindings = inner.instantiate(runtime, &component.code, |store, c| {
+            DestinationConnector::instantiate(store, c, runtime.linker())
+        })?;
         Ok(DestinationInstance { inner, bindings })
     }
 
     /// `init(config)`.
     pub fn init(&mut self, config: &str) -> Result<(), ConnectorFailure> {
-        let r = self
-            .bindings
-            .rapidbyte_connector_destination()
-            .call_init(&mut self.inner.store, config);
+        let store = &mut self.inner.store;
+        let r = match &self.bindings {
+            Exports::Component(b) => b.rapidbyte_connector_destination().call_init(store, config),
+            Exports::Module(i) => flat_abi::call_destination_init(store, i, config),
+        };
         self.inner.settle(r)
     }
 
     /// `validate(config)`.
     pub fn validate(&mut self, config: &str) -> Result<ValidationResult, ConnectorFailure> {
-        let r = self
-            .bindings
-            .rapidbyte_connector_destination()
-            .call_validate(&mut self.inner.store, config);
+        let store = &mut self.inner.store;
+        let r = match &self.bindings {
+            Exports::Component(b) => b
+                .rapidbyte_connector_destination()
+                .call_validate(store, config),
+            Exports::Module(i) => flat_abi::call_destination_validate(store, i, config),
+        };
         self.inner.settle(r)
     }
 
     /// `write(request)`, then commits the last acknowledged checkpoint. Fails
     /// if the destination returned before the end of the stream.
     pub fn write(&mut self, request: &WriteRequest) -> Result<WriteSummary, ConnectorFailure> {
-        let r = self
-            .bindings
-            .rapidbyte_connector_destination()
-            .call_write(&mut self.inner.store, request);
+        let store = &mut self.inner.store;
+        let r = match &self.bindings {
+            Exports::Component(b) => b
+                .rapidbyte_connector_destination()
+                .call_write(store, request),
+            Exports::Module(i) => flat_abi::call_destination_write(store, i, request),
+        };
         let summary = self.inner.settle(r)?;
         let data = self.inner.store.data_mut();
         if !data.saw_end {

@@ -49,6 +49,14 @@ pub enum RuntimeError {
         /// wasmtime's message.
         message: String,
     },
+    /// A core module imports functions the shim does not provide.
+    #[error("{path} is a core module importing functions this host does not provide: {imports} (a WasmEdge-style connector may import WASI preview 1, WasmEdge's socket extension and the `rapidbyte:connector/host` flat ABI; see docs/wasmedge.md)")]
+    UnknownImports {
+        /// The file.
+        path: PathBuf,
+        /// Every unknown import, as `module::name`, comma-separated.
+        imports: String,
+    },
     /// The component exports none of the three worlds.
     #[error("{path} exports none of rapidbyte:connector/source, destination or transform (exports: {exports})")]
     NotAConnector {
@@ -59,11 +67,30 @@ pub enum RuntimeError {
     },
 }
 
-/// A compiled component, ready to instantiate.
+/// Compiled connector code.
+#[derive(Clone)]
+pub enum Code {
+    /// A WIT component (the default build, `wasm32-wasip2`).
+    Component(Component),
+    /// A WasmEdge-style core module (`wasm32-wasip1`) speaking the flat ABI.
+    Module(wasmtime::Module),
+}
+
+impl Code {
+    /// How the connector was built, for reports.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Code::Component(_) => "component",
+            Code::Module(_) => "wasip1 core module (WasmEdge flat ABI)",
+        }
+    }
+}
+
+/// A compiled connector, ready to instantiate.
 #[derive(Clone)]
 pub struct LoadedComponent {
-    /// The component.
-    pub component: Component,
+    /// The component or core module.
+    pub code: Code,
     /// The world it exports.
     pub kind: ConnectorKind,
     /// SHA-256 of the `.wasm`.
@@ -78,6 +105,7 @@ pub struct LoadedComponent {
 pub struct Runtime {
     engine: Engine,
     linker: Linker<host_impl::HostState>,
+    module_linker: wasmedge::ModuleLinker,
     cache: aot_cache::AotCache,
     loaded: Mutex<HashMap<PathBuf, LoadedComponent>>,
     stop_ticker: Arc<AtomicBool>,
@@ -99,6 +127,8 @@ impl Runtime {
             |s: &mut host_impl::HostState| s,
         )
         .map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        let module_linker = wasmedge::ModuleLinker::new(&engine)
+            .map_err(|e| RuntimeError::Engine(e.to_string()))?;
         let stop_ticker = Arc::new(AtomicBool::new(false));
         {
             let engine = engine.clone();
@@ -117,6 +147,7 @@ impl Runtime {
         Ok(Runtime {
             engine,
             linker,
+            module_linker,
             cache,
             loaded: Mutex::new(HashMap::new()),
             stop_ticker,
@@ -140,20 +171,40 @@ impl Runtime {
             path: path.to_path_buf(),
             source,
         })?;
-        let (component, sha256, from_cache) = self.cache.load(&self.engine, path, &bytes)?;
-        let kind = world_of(&self.engine, &component).ok_or_else(|| {
-            let ty = component.component_type();
-            let exports: Vec<String> = ty
-                .exports(&self.engine)
-                .map(|(n, _)| n.to_string())
-                .collect();
-            RuntimeError::NotAConnector {
-                path: path.to_path_buf(),
-                exports: exports.join(", "),
+        let core = wasmedge::is_core_module(&bytes);
+        let (code, sha256, from_cache) = self.cache.load(&self.engine, path, &bytes, core)?;
+        let kind = match &code {
+            Code::Component(component) => world_of(&self.engine, component).ok_or_else(|| {
+                let ty = component.component_type();
+                let exports: Vec<String> = ty
+                    .exports(&self.engine)
+                    .map(|(n, _)| n.to_string())
+                    .collect();
+                RuntimeError::NotAConnector {
+                    path: path.to_path_buf(),
+                    exports: exports.join(", "),
+                }
+            })?,
+            Code::Module(module) => {
+                let unknown = self.module_linker.unknown_imports(module);
+                if !unknown.is_empty() {
+                    return Err(RuntimeError::UnknownImports {
+                        path: path.to_path_buf(),
+                        imports: unknown.join(", "),
+                    });
+                }
+                wasmedge::world_of(module).ok_or_else(|| RuntimeError::NotAConnector {
+                    path: path.to_path_buf(),
+                    exports: module
+                        .exports()
+                        .map(|e| e.name().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })?
             }
-        })?;
+        };
         let component = LoadedComponent {
-            component,
+            code,
             kind,
             sha256,
             from_cache,
@@ -173,6 +224,10 @@ impl Runtime {
 
     pub(crate) fn linker(&self) -> &Linker<host_impl::HostState> {
         &self.linker
+    }
+
+    pub(crate) fn module_linker(&self) -> &wasmedge::ModuleLinker {
+        &self.module_linker
     }
 }
 

@@ -7,4 +7,7 @@ pub mod canon;
 pub mod command;
 #[rustfmt::skip]
 pub mod flat_abi;
+mod module;
 pub mod sockets;
+
+pub use module::{is_core_module, world_of, ModuleLinker, ModuleState};

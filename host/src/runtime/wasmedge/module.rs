@@ -1,0 +1,151 @@
+//! WasmEdge-style core modules as connectors: recognising them, checking
+//! their imports, and instantiating them with WASI preview 1, the socket
+//! extension and the flat ABI's `host` functions.
+
+use std::collections::BTreeSet;
+
+use wasmtime::{Engine, Linker, Module, Store};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::WasiCtx;
+
+use super::flat_abi;
+use super::sockets::{self, SocketTable};
+use crate::registry::ConnectorKind;
+use crate::runtime::host_impl::{HostContext, HostState};
+use crate::runtime::sandbox::{self, Grant};
+
+/// Whether `bytes` are a core module (WebAssembly version 1), as opposed
+/// to a component.
+pub fn is_core_module(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && bytes[..4] == *b"\0asm" && bytes[4..8] == [1, 0, 0, 0]
+}
+
+/// The WASI preview 1 context and socket table of one module instance.
+pub struct ModuleState {
+    p1: WasiP1Ctx,
+    sockets: SocketTable,
+}
+
+impl ModuleState {
+    /// The sandbox of `grant`, for a core module: the same directory and
+    /// endpoints a component would get.
+    pub fn new(grant: &Grant) -> Result<Self, String> {
+        let p1 = sandbox::wasi_builder(grant)?.build_p1();
+        let sockets = SocketTable::new(grant.endpoints.clone(), grant.denied.clone());
+        Ok(ModuleState { p1, sockets })
+    }
+
+    /// A state that grants nothing.
+    fn empty() -> Self {
+        ModuleState {
+            p1: WasiCtx::builder().build_p1(),
+            sockets: SocketTable::new(Vec::new(), Default::default()),
+        }
+    }
+}
+
+impl HostState {
+    fn module_state(&mut self) -> &mut ModuleState {
+        // Components never reach the preview 1 functions; a module instance
+        // always has its state. Should one not, it gets no grants at all.
+        self.wasmedge
+            .get_or_insert_with(|| Box::new(ModuleState::empty()))
+    }
+
+    fn p1(&mut self) -> &mut WasiP1Ctx {
+        &mut self.module_state().p1
+    }
+
+    fn sockets(&mut self) -> &mut SocketTable {
+        &mut self.module_state().sockets
+    }
+}
+
+/// The linker of core modules: WASI preview 1 and the flat ABI's `host`
+/// functions, shared; the socket extension is added per store.
+pub struct ModuleLinker {
+    base: Linker<HostState>,
+    known: BTreeSet<(String, String)>,
+}
+
+impl ModuleLinker {
+    /// Builds the shared linker for `engine`.
+    pub fn new(engine: &Engine) -> wasmtime::Result<Self> {
+        let mut base = Linker::new(engine);
+        wasmtime_wasi::p1::add_to_linker_sync(&mut base, |s: &mut HostState| s.p1())?;
+        flat_abi::add_host_to_linker(&mut base, |s: &mut HostState| s)?;
+        // Every name a module may import, read from a complete linker.
+        let mut store = Store::new(
+            engine,
+            HostState::new(
+                WasiCtx::builder().build(),
+                usize::MAX,
+                HostContext::control("", ""),
+            ),
+        );
+        let mut full = base.clone();
+        sockets::add_to_linker(&mut full, &mut store, |s: &mut HostState| s.sockets())?;
+        let known = full
+            .iter(&mut store)
+            .map(|(module, name, _)| (module.to_string(), name.to_string()))
+            .collect();
+        Ok(ModuleLinker { base, known })
+    }
+
+    /// The imports of `module` no linker definition satisfies, as
+    /// `module::name`.
+    pub fn unknown_imports(&self, module: &Module) -> Vec<String> {
+        module
+            .imports()
+            .filter(|i| {
+                !self
+                    .known
+                    .contains(&(i.module().to_string(), i.name().to_string()))
+            })
+            .map(|i| format!("{}::{}", i.module(), i.name()))
+            .collect()
+    }
+
+    /// Instantiates `module` in `store` (whose data carries the module's
+    /// [`ModuleState`]) and runs its `_initialize`, if any.
+    pub fn instantiate(
+        &self,
+        store: &mut Store<HostState>,
+        module: &Module,
+    ) -> wasmtime::Result<wasmtime::Instance> {
+        let mut linker = self.base.clone();
+        sockets::add_to_linker(&mut linker, store, |s: &mut HostState| s.sockets())?;
+        let instance = linker.instantiate(&mut *store, module)?;
+        if let Ok(init) = instance.get_typed_func::<(), ()>(&mut *store, "_initialize") {
+            init.call(&mut *store, ())?;
+        }
+        Ok(instance)
+    }
+}
+
+/// The world a core module exports, from its export names
+/// (`rapidbyte:connector/source@0.1.0#read`...).
+pub fn world_of(module: &Module) -> Option<ConnectorKind> {
+    for export in module.exports() {
+        let iface = export.name().split(['@', '#']).next().unwrap_or("");
+        match iface {
+            "rapidbyte:connector/source" => return Some(ConnectorKind::Source),
+            "rapidbyte:connector/destination" => return Some(ConnectorKind::Destination),
+            "rapidbyte:connector/transform" => return Some(ConnectorKind::Transform),
+            _ => {}
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn core_modules_and_components_are_told_apart() {
+        assert!(is_core_module(b"\0asm\x01\0\0\0"));
+        assert!(!is_core_module(b"\0asm\x0d\0\x01\0"));
+        assert!(!is_core_module(b"\0asm"));
+    }
+}
