@@ -46,4 +46,11 @@ if [ $with_tests = 1 ]; then
   for d in tests/components/*/; do
     stage "${d%/}" "$CARGO_TARGET_DIR/rapidbyte-test-components"
   done
+  # An unmodified WasmEdge-style TCP client (wasm32-wasip1 core module).
+  cargo build --quiet --release --target wasm32-wasip1 \
+    --manifest-path "$root/tests/wasip1/tcp-client/Cargo.toml"
+  mkdir -p "$CARGO_TARGET_DIR/rapidbyte-test-components/tcp-client"
+  cp "$CARGO_TARGET_DIR/wasm32-wasip1/release/tcp_client.wasm" \
+    "$CARGO_TARGET_DIR/rapidbyte-test-components/tcp-client/"
+  echo "built tcp-client -> $CARGO_TARGET_DIR/rapidbyte-test-components/tcp-client"
 fi
