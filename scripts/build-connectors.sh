@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the connectors (and, with --tests, the test components) for
-# wasm32-wasip2, one cargo invocation each so their SDK features never unify,
+# wasm32-wasip2 (and the bundled Rust connectors also for wasm32-wasip1, the
+# WasmEdge way), one cargo invocation each so their SDK features never unify,
 # and stages each as <dir>/<name>/{rapidbyte-plugin.yaml,<name>.wasm}:
 #   connectors      -> $CARGO_TARGET_DIR/rapidbyte-connectors/
 #   test components -> $CARGO_TARGET_DIR/rapidbyte-test-components/
@@ -24,6 +25,28 @@ stage() { # <crate dir> <out dir>
 
 for d in connectors/source-file connectors/dest-file connectors/source-postgres connectors/dest-postgres; do
   stage "$d" "$CARGO_TARGET_DIR/rapidbyte-connectors"
+done
+
+# The same connectors built the WasmEdge way: wasm32-wasip1 core modules that
+# speak the flat ABI generated from wit/ (guest-sdk's `wasmedge` feature) and
+# connect through WasmEdge's socket extension. Staged as <name>-wasmedge, with
+# the manifest's name, runtime and target adjusted.
+stage_wasmedge() { # <crate dir>
+  local dir=$1 pkg out
+  pkg=$(basename "$dir")
+  out="$CARGO_TARGET_DIR/rapidbyte-connectors/$pkg-wasmedge"
+  cargo build --quiet --release --target wasm32-wasip1 \
+    --manifest-path "$root/connectors/Cargo.toml" -p "$pkg" \
+    --features rapidbyte-guest-sdk/wasmedge
+  mkdir -p "$out"
+  sed -e "s/^name: $pkg\$/name: $pkg-wasmedge/" \
+    -e 's/^\(  runtime:\).*/\1 wasmedge/' -e 's/^\(  target:\).*/\1 wasm32-wasip1/' \
+    "$root/$dir/rapidbyte-plugin.yaml" >"$out/rapidbyte-plugin.yaml"
+  cp "$CARGO_TARGET_DIR/wasm32-wasip1/release/${pkg//-/_}.wasm" "$out/"
+  echo "built $pkg (wasip1) -> $out"
+}
+for d in connectors/source-file connectors/dest-file connectors/source-postgres connectors/dest-postgres; do
+  stage_wasmedge "$d"
 done
 
 # The same contract in Python and JavaScript (toolchains from install-deps.sh).

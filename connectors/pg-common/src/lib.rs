@@ -139,18 +139,36 @@ pub fn error(e: &tokio_postgres::Error, context: &str) -> ConnectorError {
     }
 }
 
+/// Opens the TCP connection (WASI 0.2 sockets in a component).
+#[cfg(not(all(target_os = "wasi", target_env = "p1")))]
+async fn tcp_connect(host: &str, port: u16) -> std::io::Result<tokio::net::TcpStream> {
+    tokio::net::TcpStream::connect((host, port)).await
+}
+
+/// Opens the TCP connection in a WasmEdge-style core module: WasmEdge's
+/// socket extension connects, and tokio drives the socket's descriptor
+/// (`fd_read`, `fd_write` and `poll_oneoff` work on sockets there).
+#[cfg(all(target_os = "wasi", target_env = "p1"))]
+async fn tcp_connect(host: &str, port: u16) -> std::io::Result<tokio::net::TcpStream> {
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    let socket = wasmedge_wasi_socket::TcpStream::connect((host, port))?;
+    socket.set_nonblocking(true)?;
+    // SAFETY: the descriptor was just released by `into_raw_fd`, so this
+    // stream is its only owner.
+    let std_stream = unsafe { std::net::TcpStream::from_raw_fd(socket.into_raw_fd()) };
+    tokio::net::TcpStream::from_std(std_stream)
+}
+
 /// Connects over a plain TCP stream (TLS is not supported yet).
 pub async fn connect(config: &ConnectionConfig) -> Result<Client> {
     config.sslmode.check()?;
     let endpoint = format!("{}:{}", config.host, config.port);
-    let stream = tokio::net::TcpStream::connect((config.host.as_str(), config.port))
-        .await
-        .map_err(|e| {
-            ConnectorError::network(
-                "connect_failed",
-                format!("cannot connect to PostgreSQL at {endpoint}: {e}"),
-            )
-        })?;
+    let stream = tcp_connect(&config.host, config.port).await.map_err(|e| {
+        ConnectorError::network(
+            "connect_failed",
+            format!("cannot connect to PostgreSQL at {endpoint}: {e}"),
+        )
+    })?;
     let mut pg = tokio_postgres::Config::new();
     pg.user(&config.user).dbname(&config.database);
     if let Some(p) = &config.password {

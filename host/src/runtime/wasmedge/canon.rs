@@ -112,7 +112,7 @@ impl<'a, T: 'static> Cx<'a, T> {
             .clone()
             .ok_or_else(|| contract("the module exports no `cabi_realloc`"))?;
         let ptr = realloc.call(&mut self.store, (0, 0, align as i32, size as i32))? as u32;
-        if ptr % align.max(1) != 0 {
+        if !ptr.is_multiple_of(align.max(1)) {
             return Err(contract(format!(
                 "cabi_realloc returned {ptr:#x}, not aligned to {align}"
             )));
@@ -270,7 +270,7 @@ fn widen(v: &Val, to: &ValType) -> Val {
         (Val::F32(bits), ValType::I32) => Val::I32(*bits as i32),
         (Val::F32(bits), ValType::I64) => Val::I64(i64::from(*bits)),
         (Val::F64(bits), ValType::I64) => Val::I64(*bits as i64),
-        (v, _) => v.clone(),
+        (v, _) => *v,
     }
 }
 
@@ -283,7 +283,7 @@ fn narrow(v: &Val, to: &ValType) -> Result<Val> {
         (Val::I32(_), ValType::I32)
         | (Val::I64(_), ValType::I64)
         | (Val::F32(_), ValType::F32)
-        | (Val::F64(_), ValType::F64) => v.clone(),
+        | (Val::F64(_), ValType::F64) => *v,
         _ => {
             return Err(contract(
                 "flat value of the wrong type in a variant payload",

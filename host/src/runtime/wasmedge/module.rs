@@ -101,6 +101,7 @@ impl ModuleLinker {
                 !self
                     .known
                     .contains(&(i.module().to_string(), i.name().to_string()))
+                    && !is_environment_import(i.module(), i.name())
             })
             .map(|i| format!("{}::{}", i.module(), i.name()))
             .collect()
@@ -115,12 +116,49 @@ impl ModuleLinker {
     ) -> wasmtime::Result<wasmtime::Instance> {
         let mut linker = self.base.clone();
         sockets::add_to_linker(&mut linker, store, |s: &mut HostState| s.sockets())?;
+        define_environment(&mut linker, module)?;
         let instance = linker.instantiate(&mut *store, module)?;
         if let Ok(init) = instance.get_typed_func::<(), ()>(&mut *store, "_initialize") {
             init.call(&mut *store, ())?;
         }
         Ok(instance)
     }
+}
+
+/// Whether an import is WASI 0.2's `get-environment`, which some crates
+/// built for `wasm32-wasip1` import through the `wasi` crate (tokio-postgres
+/// through `whoami`, for a default user name).
+fn is_environment_import(module: &str, name: &str) -> bool {
+    module.starts_with("wasi:cli/environment@0.2.") && name == "get-environment"
+}
+
+/// Answers `get-environment` with an empty list, whatever 0.2 version the
+/// module names: the sandbox passes connectors no environment.
+fn define_environment(linker: &mut Linker<HostState>, module: &Module) -> wasmtime::Result<()> {
+    let wanted: BTreeSet<String> = module
+        .imports()
+        .filter(|i| is_environment_import(i.module(), i.name()))
+        .map(|i| i.module().to_string())
+        .collect();
+    for name in wanted {
+        linker.func_wrap(
+            &name,
+            "get-environment",
+            |mut caller: wasmtime::Caller<'_, HostState>, ret: i32| -> wasmtime::Result<()> {
+                let memory = caller
+                    .get_export("memory")
+                    .and_then(|e| e.into_memory())
+                    .ok_or_else(|| wasmtime::Error::msg("the module exports no `memory`"))?;
+                // An empty list<tuple<string, string>>: an aligned, unused
+                // pointer and length 0.
+                let mut bytes = [0u8; 8];
+                bytes[..4].copy_from_slice(&4u32.to_le_bytes());
+                memory.write(&mut caller, ret as u32 as usize, &bytes)?;
+                Ok(())
+            },
+        )?;
+    }
+    Ok(())
 }
 
 /// The world a core module exports, from its export names

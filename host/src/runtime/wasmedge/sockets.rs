@@ -15,10 +15,11 @@
 //! [`SOCKET_FD_BASE`] up so they never collide with wasmtime-wasi's
 //! descriptors (which count up from 0). The wrapped `fd_*` and
 //! `poll_oneoff` functions send socket descriptors to the table and every
-//! other descriptor to wasmtime-wasi's own function. Other `fd_*` calls
-//! (`fd_read`, `fd_write`, ...) on a socket answer `BADF` (8), as
-//! wasmtime-wasi does not know it: data goes through `sock_recv` /
-//! `sock_send`, as WasmEdge's crate does. A `poll_oneoff` call naming a
+//! other descriptor to wasmtime-wasi's own function. `fd_read` and
+//! `fd_write` on a socket are `sock_recv` / `sock_send` without flags, as
+//! on WasmEdge (std's and tokio's streams built from a socket descriptor
+//! use them); other `fd_*` calls on a socket answer `BADF` (8), as
+//! wasmtime-wasi does not know it. A `poll_oneoff` call naming a
 //! socket is handled here entirely; any non-socket descriptor in that same
 //! call gets an event with error `NOTSUP`.
 //!
@@ -299,16 +300,18 @@ mod forward {
 
     /// The functions forwarded, with their number of i32 parameters (each
     /// returns an i32 errno).
-    pub(super) const FORWARDED: [(&str, u8); 4] = [
+    pub(super) const FORWARDED: [(&str, u8); 6] = [
         ("fd_close", 1),
         ("fd_fdstat_get", 2),
         ("fd_fdstat_set_flags", 2),
         ("poll_oneoff", 4),
+        ("fd_read", 4),
+        ("fd_write", 4),
     ];
 
     /// wasmtime-wasi's definitions, bound to the store.
     #[derive(Clone)]
-    pub(super) struct Originals(pub(super) [Func; 4]);
+    pub(super) struct Originals(pub(super) [Func; 6]);
 
     /// Typed entry points reaching the originals with the guest's memory
     /// visible to them.
@@ -318,6 +321,8 @@ mod forward {
         pub(super) fd_fdstat_get: TypedFunc<(i32, i32), i32>,
         pub(super) fd_fdstat_set_flags: TypedFunc<(i32, i32), i32>,
         pub(super) poll_oneoff: TypedFunc<(i32, i32, i32, i32), i32>,
+        pub(super) fd_read: TypedFunc<(i32, i32, i32, i32), i32>,
+        pub(super) fd_write: TypedFunc<(i32, i32, i32, i32), i32>,
     }
 
     /// The forwarder for the calling store, set up on first use.
@@ -343,18 +348,22 @@ mod forward {
                     fd_fdstat_set_flags: instance
                         .get_typed_func(&mut *caller, "fd_fdstat_set_flags")?,
                     poll_oneoff: instance.get_typed_func(&mut *caller, "poll_oneoff")?,
+                    fd_read: instance.get_typed_func(&mut *caller, "fd_read")?,
+                    fd_write: instance.get_typed_func(&mut *caller, "fd_write")?,
                 }
             }
             // Without an exported linear memory the originals fail on
             // their own ("missing required memory export"): call them
             // directly and let them say so.
             _ => {
-                let [close, stat, flags, poll] = &originals.0;
+                let [close, stat, flags, poll, read, write] = &originals.0;
                 Forward {
                     fd_close: close.typed(&*caller)?,
                     fd_fdstat_get: stat.typed(&*caller)?,
                     fd_fdstat_set_flags: flags.typed(&*caller)?,
                     poll_oneoff: poll.typed(&*caller)?,
+                    fd_read: read.typed(&*caller)?,
+                    fd_write: write.typed(&*caller)?,
                 }
             }
         };
@@ -1457,7 +1466,8 @@ fn with_table<T: 'static>(
 /// (`wasmtime_wasi::p1::add_to_linker_sync`). This shadows its
 /// `sock_recv`, `sock_send`, `sock_shutdown` and `sock_accept` with
 /// WasmEdge's versions, and wraps its `fd_close`, `fd_fdstat_get`,
-/// `fd_fdstat_set_flags` and `poll_oneoff` so that socket descriptors reach
+/// `fd_fdstat_set_flags`, `poll_oneoff`, `fd_read` and `fd_write` so that
+/// socket descriptors reach
 /// the table while every other descriptor goes to the original function.
 /// The originals are taken from `linker` bound to `store`, so the linker
 /// returned is for that store alone: clone a base linker per store.
@@ -1476,9 +1486,9 @@ pub fn add_to_linker<T: 'static>(
             ),
         }
     }
-    let originals: [Func; 4] = originals
+    let originals: [Func; 6] = originals
         .try_into()
-        .map_err(|_| wasmtime::format_err!("expected four preview 1 functions"))?;
+        .map_err(|_| wasmtime::format_err!("expected six preview 1 functions"))?;
     let table = get(store.data_mut());
     table.originals = Some(forward::Originals(originals));
     table.forward = None;
@@ -1787,6 +1797,51 @@ fn define_wrappers<T: 'static>(
                 .call(&mut c, (subs, events, n, nevents))
         },
     )?;
+    // Reads and writes on a socket descriptor are `sock_recv` and
+    // `sock_send` without flags, as on WasmEdge: std's and tokio's streams
+    // built from a socket's descriptor use them.
+    linker.func_wrap(
+        P1,
+        "fd_read",
+        move |mut c: Caller<'_, T>,
+              fd: i32,
+              iovs: i32,
+              count: i32,
+              nread: i32|
+              -> wasmtime::Result<i32> {
+            if SocketTable::is_socket_fd(fd) {
+                return Ok(with_table(&mut c, get, |t, m| {
+                    m.range(nread as u32, 4)?;
+                    let n = t.recv(m, fd, iovs as u32, count as u32, 0)?;
+                    m.put_u32(nread as u32, n)
+                }));
+            }
+            forward::get(&mut c, get)?
+                .fd_read
+                .call(&mut c, (fd, iovs, count, nread))
+        },
+    )?;
+    linker.func_wrap(
+        P1,
+        "fd_write",
+        move |mut c: Caller<'_, T>,
+              fd: i32,
+              iovs: i32,
+              count: i32,
+              nwritten: i32|
+              -> wasmtime::Result<i32> {
+            if SocketTable::is_socket_fd(fd) {
+                return Ok(with_table(&mut c, get, |t, m| {
+                    m.range(nwritten as u32, 4)?;
+                    let n = t.send(m, fd, iovs as u32, count as u32, 0)?;
+                    m.put_u32(nwritten as u32, n)
+                }));
+            }
+            forward::get(&mut c, get)?
+                .fd_write
+                .call(&mut c, (fd, iovs, count, nwritten))
+        },
+    )?;
     Ok(())
 }
 
@@ -1809,7 +1864,9 @@ mod tests {
                 "p1.fd_close",
                 "p1.fd_fdstat_get",
                 "p1.fd_fdstat_set_flags",
-                "p1.poll_oneoff"
+                "p1.poll_oneoff",
+                "p1.fd_read",
+                "p1.fd_write"
             ]
         );
         let exports: Vec<&str> = module.exports().map(|e| e.name()).collect();
@@ -1820,7 +1877,9 @@ mod tests {
                 "fd_close",
                 "fd_fdstat_get",
                 "fd_fdstat_set_flags",
-                "poll_oneoff"
+                "poll_oneoff",
+                "fd_read",
+                "fd_write"
             ]
         );
     }
