@@ -143,8 +143,9 @@ pub fn run(runtime: &Runtime, connector: &ConnectorRef, options: &Options) -> Re
         _ => report.pass(
             "component.world",
             format!(
-                "instantiates against the rapidbyte:connector {} world",
-                world_name(h.component.kind)
+                "instantiates against the rapidbyte:connector {} world (as a {})",
+                world_name(h.component.kind),
+                h.component.code.describe()
             ),
         ),
     }

@@ -104,7 +104,7 @@ fn the_file_connectors_conform() {
     for i in 1..=20_000 {
         csv.push_str(&format!("{i},name {i} ü,{i}\n"));
     }
-    std::fs::write(data.join("items.csv"), csv).unwrap();
+    std::fs::write(data.join("items.csv"), &csv).unwrap();
     // The fixture's hook: two rows past the highest id.
     let hook = dir.path().join("append");
     std::fs::write(
@@ -122,50 +122,49 @@ fn the_file_connectors_conform() {
         fixture: Some(dir.path().to_path_buf()),
         ..Options::default()
     };
-    let report = suite(
-        &connectors_dir().join("source-file"),
-        serde_json::json!({"path": "data"}),
-        options(),
-    );
-    assert_conforms(&report);
-    assert!(
-        report
-            .check("read.incremental")
-            .unwrap()
-            .message
-            .contains("exactly the 2 appended"),
-        "{}",
-        report.render()
-    );
-
-    let paired = registry::resolve(
-        &connectors_dir().join("source-file").display().to_string(),
-        None,
-    )
-    .unwrap();
-    let out = dir.path().join("out");
-    let report = suite(
-        &connectors_dir().join("dest-file"),
-        serde_json::json!({"path": out.display().to_string()}),
-        Options {
-            paired: Some((
-                paired,
-                serde_json::json!({"path": out.display().to_string()}),
-            )),
-            ..options()
-        },
-    );
-    assert_conforms(&report);
-    for id in [
-        "write.append.readback",
-        "write.replace.readback",
-        "write.replace.rerun",
-    ] {
-        assert_eq!(
-            report.check(id).map(|c| c.status),
-            Some(Status::Pass),
-            "{id}"
+    // The components, and the same sources built the WasmEdge way
+    // (wasm32-wasip1 core modules through the shim): the same checks.
+    for suffix in ["", "-wasmedge"] {
+        let source = connectors_dir().join(format!("source-file{suffix}"));
+        let report = suite(&source, serde_json::json!({"path": "data"}), options());
+        assert_conforms(&report);
+        assert!(
+            report
+                .check("read.incremental")
+                .unwrap()
+                .message
+                .contains("exactly the 2 appended"),
+            "{}",
+            report.render()
         );
+        // The hook appended two rows; start the next variant afresh.
+        std::fs::write(data.join("items.csv"), &csv).unwrap();
+
+        let paired = registry::resolve(&source.display().to_string(), None).unwrap();
+        let out = dir.path().join(format!("out{suffix}"));
+        let report = suite(
+            &connectors_dir().join(format!("dest-file{suffix}")),
+            serde_json::json!({"path": out.display().to_string()}),
+            Options {
+                paired: Some((
+                    paired,
+                    serde_json::json!({"path": out.display().to_string()}),
+                )),
+                ..options()
+            },
+        );
+        assert_conforms(&report);
+        for id in [
+            "write.append.readback",
+            "write.replace.readback",
+            "write.replace.rerun",
+        ] {
+            assert_eq!(
+                report.check(id).map(|c| c.status),
+                Some(Status::Pass),
+                "{id} ({suffix})"
+            );
+        }
     }
 }
 
@@ -184,7 +183,7 @@ fn the_postgres_connectors_conform() {
         &hook,
         format!(
             "#!/bin/sh\nPGPASSWORD='{PASSWORD}' psql -qAt -h 127.0.0.1 -p {} -U postgres -d src \
-             -c \"INSERT INTO $1 (id, v, updated_at) SELECT g, 'new', timestamptz '2030-01-01' + g * interval '1 s' FROM generate_series(20001, 20005) g\" >/dev/null\necho 5\n",
+             -c \"INSERT INTO $1 (id, v, updated_at) SELECT m + g, 'new', timestamptz '2030-01-01' + (m + g) * interval '1 s' FROM (SELECT max(id) AS m FROM $1) t, generate_series(1, 5) g\" >/dev/null\necho 5\n",
             pg.port
         ),
     )
@@ -195,55 +194,58 @@ fn the_postgres_connectors_conform() {
         serde_json::json!({"host": "127.0.0.1", "port": pg.port, "user": "postgres",
                            "password": PASSWORD, "database": db})
     };
-    let report = suite(
-        &connectors_dir().join("source-postgres"),
-        conn("src"),
-        Options {
-            fixture: Some(dir.path().to_path_buf()),
-            ..Options::default()
-        },
-    );
-    assert_conforms(&report);
-    assert_eq!(
-        report.check("config.wrong_credentials").unwrap().status,
-        Status::Pass
-    );
-    assert!(
-        report
-            .check("read.incremental")
-            .unwrap()
-            .message
-            .contains("exactly the 5 appended"),
-        "{}",
-        report.render()
-    );
-
-    let paired = registry::resolve(
-        &connectors_dir()
-            .join("source-postgres")
-            .display()
-            .to_string(),
-        None,
-    )
-    .unwrap();
-    let mut dst = conn("src");
-    dst["schema"] = serde_json::json!("conformance");
-    let report = suite(
-        &connectors_dir().join("dest-postgres"),
-        dst.clone(),
-        Options {
-            paired: Some((paired, dst)),
-            ..Options::default()
-        },
-    );
-    assert_conforms(&report);
-    for mode in ["append", "replace", "upsert", "merge"] {
-        let id = format!("write.{mode}.readback");
-        assert_eq!(
-            report.check(&id).map(|c| c.status),
-            Some(Status::Pass),
-            "{id}"
+    // The components, and the WasmEdge-style builds through the shim.
+    for suffix in ["", "-wasmedge"] {
+        let report = suite(
+            &connectors_dir().join(format!("source-postgres{suffix}")),
+            conn("src"),
+            Options {
+                fixture: Some(dir.path().to_path_buf()),
+                ..Options::default()
+            },
         );
+        assert_conforms(&report);
+        assert_eq!(
+            report.check("config.wrong_credentials").unwrap().status,
+            Status::Pass
+        );
+        assert!(
+            report
+                .check("read.incremental")
+                .unwrap()
+                .message
+                .contains("exactly the 5 appended"),
+            "{}",
+            report.render()
+        );
+
+        let paired = registry::resolve(
+            &connectors_dir()
+                .join(format!("source-postgres{suffix}"))
+                .display()
+                .to_string(),
+            None,
+        )
+        .unwrap();
+        let mut dst = conn("src");
+        dst["schema"] = serde_json::json!(format!("conformance{}", suffix.replace('-', "_")));
+        let report = suite(
+            &connectors_dir().join(format!("dest-postgres{suffix}")),
+            dst.clone(),
+            Options {
+                paired: Some((paired, dst)),
+                ..Options::default()
+            },
+        );
+        assert_conforms(&report);
+        for mode in ["append", "replace", "upsert", "merge"] {
+            let id = format!("write.{mode}.readback");
+            assert_eq!(
+                report.check(&id).map(|c| c.status),
+                Some(Status::Pass),
+                "{id} ({suffix})"
+            );
+        }
     }
 }
 

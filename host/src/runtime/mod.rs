@@ -81,7 +81,7 @@ impl Code {
     pub fn describe(&self) -> &'static str {
         match self {
             Code::Component(_) => "component",
-            Code::Module(_) => "wasip1 core module (WasmEdge flat ABI)",
+            Code::Module(_) => "WasmEdge-style wasip1 core module",
         }
     }
 }
