@@ -31,22 +31,23 @@ done
 # speak the flat ABI generated from wit/ (guest-sdk's `wasmedge` feature) and
 # connect through WasmEdge's socket extension. Staged as <name>-wasmedge, with
 # the manifest's name, runtime and target adjusted.
-stage_wasmedge() { # <crate dir>
-  local dir=$1 pkg out
+stage_wasmedge() { # <crate dir> <out dir>
+  local dir=$1 pkg out wasm
   pkg=$(basename "$dir")
-  out="$CARGO_TARGET_DIR/rapidbyte-connectors/$pkg-wasmedge"
+  out="$2/$pkg-wasmedge"
+  wasm="${pkg//-/_}_wasmedge.wasm"
   cargo build --quiet --release --target wasm32-wasip1 \
     --manifest-path "$root/connectors/Cargo.toml" -p "$pkg" \
     --features rapidbyte-guest-sdk/wasmedge
   mkdir -p "$out"
-  sed -e "s/^name: $pkg\$/name: $pkg-wasmedge/" \
+  sed -e "s/^name: $pkg\$/name: $pkg-wasmedge/" -e "s/^\(  entrypoint:\).*/\1 $wasm/" \
     -e 's/^\(  runtime:\).*/\1 wasmedge/' -e 's/^\(  target:\).*/\1 wasm32-wasip1/' \
     "$root/$dir/rapidbyte-plugin.yaml" >"$out/rapidbyte-plugin.yaml"
-  cp "$CARGO_TARGET_DIR/wasm32-wasip1/release/${pkg//-/_}.wasm" "$out/"
+  cp "$CARGO_TARGET_DIR/wasm32-wasip1/release/${pkg//-/_}.wasm" "$out/$wasm"
   echo "built $pkg (wasip1) -> $out"
 }
 for d in connectors/source-file connectors/dest-file connectors/source-postgres connectors/dest-postgres; do
-  stage_wasmedge "$d"
+  stage_wasmedge "$d" "$CARGO_TARGET_DIR/rapidbyte-connectors"
 done
 
 # The same contract in Python and JavaScript (toolchains from install-deps.sh).
@@ -69,6 +70,8 @@ if [ $with_tests = 1 ]; then
   for d in tests/components/*/; do
     stage "${d%/}" "$CARGO_TARGET_DIR/rapidbyte-test-components"
   done
+  # The hostile source as a WasmEdge-style module: the shim's limits.
+  stage_wasmedge tests/components/hostile "$CARGO_TARGET_DIR/rapidbyte-test-components"
   # An unmodified WasmEdge-style TCP client (wasm32-wasip1 core module).
   cargo build --quiet --release --target wasm32-wasip1 \
     --manifest-path "$root/tests/wasip1/tcp-client/Cargo.toml"

@@ -1,6 +1,8 @@
 //! The sandbox rules, proven with the deliberately hostile component in
 //! `tests/components/hostile`: every misbehaviour fails its stream with a
-//! clear error naming connector and stream, and the host carries on.
+//! clear error naming connector and stream, and the host carries on. The
+//! limits are checked on the component and on the same source built as a
+//! WasmEdge-style core module (`hostile-wasmedge`, run through the shim).
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
@@ -16,9 +18,19 @@ fn hostile_pipeline(component_dir: &str, mode: &str, target: &str, resources: &s
     )
 }
 
+/// The hostile source as a component and as a WasmEdge-style module.
+const BUILDS: [&str; 2] = ["hostile", "hostile-wasmedge"];
+
 /// Runs the hostile source in `mode` and returns the stream's error.
 fn failure(p: &Project, mode: &str, target: &str, resources: &str) -> String {
-    p.component_with_manifest("hostile", "hostile", NO_CAPS);
+    failure_of(p, "hostile", mode, target, resources)
+}
+
+/// Runs `build` (one of [`BUILDS`]) in `mode`, staged as `hostile`, and
+/// returns the stream's error.
+fn failure_of(p: &Project, build: &str, mode: &str, target: &str, resources: &str) -> String {
+    let manifest = NO_CAPS.replace("hostile.wasm", &format!("{}.wasm", build.replace('-', "_")));
+    p.component_with_manifest(build, "hostile", &manifest);
     let report = p
         .run(&hostile_pipeline(
             "components/hostile",
@@ -128,70 +140,84 @@ fn runtime_hosts_grant_only_the_configured_endpoint() {
 
 #[test]
 fn files_outside_the_granted_directory_are_unreachable() {
-    let p = Project::new();
-    let secret = p.write("secret.txt", "top secret");
-    let err = failure(&p, "read-file", secret.to_str().unwrap(), "");
-    assert!(err.contains("open") && err.contains("failed"), "{err}");
-    let err = failure(&p, "read-file", "/etc/passwd", "");
-    assert!(err.contains("failed"), "{err}");
-    host_still_works(&p);
+    for build in BUILDS {
+        let p = Project::new();
+        let secret = p.write("secret.txt", "top secret");
+        let err = failure_of(&p, build, "read-file", secret.to_str().unwrap(), "");
+        assert!(err.contains("open") && err.contains("failed"), "{err}");
+        let err = failure_of(&p, build, "read-file", "/etc/passwd", "");
+        assert!(err.contains("failed"), "{err}");
+        host_still_works(&p);
+    }
 }
 
 #[test]
 fn an_infinite_loop_is_stopped_by_the_time_limit() {
-    let p = Project::new();
-    let start = Instant::now();
-    let err = failure(&p, "loop", "", "resources:\n  timeout: 2s\n");
-    let took = start.elapsed();
-    assert!(
-        err.contains("time limit") && err.contains("hostile"),
-        "{err}"
-    );
-    assert!(took < Duration::from_secs(30), "took {took:?}");
-    host_still_works(&p);
+    for build in BUILDS {
+        let p = Project::new();
+        let start = Instant::now();
+        let err = failure_of(&p, build, "loop", "", "resources:\n  timeout: 2s\n");
+        let took = start.elapsed();
+        assert!(
+            err.contains("time limit") && err.contains("hostile"),
+            "{err}"
+        );
+        assert!(took < Duration::from_secs(30), "took {took:?}");
+        host_still_works(&p);
+    }
 }
 
 #[test]
 fn allocating_past_the_memory_cap_is_stopped() {
-    let p = Project::new();
-    let err = failure(&p, "oom", "", "resources:\n  max_memory: 64mb\n");
-    assert!(
-        err.contains("memory limit of 64 MiB") && err.contains("hostile"),
-        "{err}"
-    );
-    host_still_works(&p);
+    for build in BUILDS {
+        let p = Project::new();
+        let err = failure_of(&p, build, "oom", "", "resources:\n  max_memory: 64mb\n");
+        assert!(
+            err.contains("memory limit of 64 MiB") && err.contains("hostile"),
+            "{err}"
+        );
+        host_still_works(&p);
+    }
 }
 
 #[test]
 fn a_panic_is_a_clean_error() {
-    let p = Project::new();
-    let err = failure(&p, "panic", "", "");
-    assert!(
-        err.contains("panics on purpose") && err.contains("stream `hostile`"),
-        "{err}"
-    );
-    host_still_works(&p);
+    for build in BUILDS {
+        let p = Project::new();
+        let err = failure_of(&p, build, "panic", "", "");
+        assert!(
+            err.contains("panics on purpose") && err.contains("stream `hostile`"),
+            "{err}"
+        );
+        host_still_works(&p);
+    }
 }
 
 #[test]
 fn a_malformed_arrow_frame_is_a_clean_error() {
-    let p = Project::new();
-    let err = failure(&p, "bad-ipc", "", "");
-    assert!(
-        err.contains("malformed Arrow IPC") && err.contains("hostile"),
-        "{err}"
-    );
-    host_still_works(&p);
+    for build in BUILDS {
+        let p = Project::new();
+        let err = failure_of(&p, build, "bad-ipc", "", "");
+        assert!(
+            err.contains("malformed Arrow IPC") && err.contains("hostile"),
+            "{err}"
+        );
+        host_still_works(&p);
+    }
 }
 
 #[test]
 fn no_environment_variables_reach_the_connector() {
     assert!(std::env::vars().count() > 0);
-    let p = Project::new();
-    p.component_with_manifest("hostile", "hostile", NO_CAPS);
-    let report = p.run_ok(&hostile_pipeline("components/hostile", "env", "", ""));
-    assert_eq!(
-        report.streams[0].records_read, 0,
-        "the connector saw environment variables"
-    );
+    for build in BUILDS {
+        let p = Project::new();
+        let manifest =
+            NO_CAPS.replace("hostile.wasm", &format!("{}.wasm", build.replace('-', "_")));
+        p.component_with_manifest(build, "hostile", &manifest);
+        let report = p.run_ok(&hostile_pipeline("components/hostile", "env", "", ""));
+        assert_eq!(
+            report.streams[0].records_read, 0,
+            "{build}: the connector saw environment variables"
+        );
+    }
 }

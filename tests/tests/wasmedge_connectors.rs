@@ -125,7 +125,7 @@ fn a_wasmedge_module_reaching_an_undeclared_host_is_denied() {
     let dir = p.path().join("components/pg-fixed");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::copy(
-        staged.join("source_postgres.wasm"),
+        staged.join("source_postgres_wasmedge.wasm"),
         dir.join("source_postgres.wasm"),
     )
     .unwrap();
