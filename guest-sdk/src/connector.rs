@@ -204,7 +204,9 @@ macro_rules! source_connector {
             fn validate(config: String) -> $crate::Result<$crate::types::ValidationResult> {
                 $crate::__glue::source_validate::<$ty>(config)
             }
-            fn read(request: $crate::types::ReadRequest) -> $crate::Result<$crate::types::ReadSummary> {
+            fn read(
+                request: $crate::types::ReadRequest,
+            ) -> $crate::Result<$crate::types::ReadSummary> {
                 $crate::__glue::source_read::<$ty>(request)
             }
         }
@@ -220,14 +222,18 @@ macro_rules! destination_connector {
     ($ty:ty) => {
         #[doc(hidden)]
         pub struct __RapidbyteExport;
-        impl $crate::bindings::exports::rapidbyte::connector::destination::Guest for __RapidbyteExport {
+        impl $crate::bindings::exports::rapidbyte::connector::destination::Guest
+            for __RapidbyteExport
+        {
             fn init(config: String) -> $crate::Result<()> {
                 $crate::__glue::destination_init::<$ty>(config)
             }
             fn validate(config: String) -> $crate::Result<$crate::types::ValidationResult> {
                 $crate::__glue::destination_validate::<$ty>(config)
             }
-            fn write(request: $crate::types::WriteRequest) -> $crate::Result<$crate::types::WriteSummary> {
+            fn write(
+                request: $crate::types::WriteRequest,
+            ) -> $crate::Result<$crate::types::WriteSummary> {
                 $crate::__glue::destination_write::<$ty>(request)
             }
         }
@@ -243,7 +249,9 @@ macro_rules! transform_connector {
     ($ty:ty) => {
         #[doc(hidden)]
         pub struct __RapidbyteExport;
-        impl $crate::bindings::exports::rapidbyte::connector::transform::Guest for __RapidbyteExport {
+        impl $crate::bindings::exports::rapidbyte::connector::transform::Guest
+            for __RapidbyteExport
+        {
             fn init(config: String) -> $crate::Result<()> {
                 $crate::__glue::transform_init::<$ty>(config)
             }

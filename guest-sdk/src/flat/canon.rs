@@ -256,7 +256,8 @@ pub const EXPORT_RET_AREA: usize = 64;
 struct ExportArea(std::cell::UnsafeCell<RetArea<EXPORT_RET_AREA>>);
 // SAFETY: a wasm32-wasip1 module runs on one thread.
 unsafe impl Sync for ExportArea {}
-static EXPORT_AREA: ExportArea = ExportArea(std::cell::UnsafeCell::new(RetArea([0; EXPORT_RET_AREA])));
+static EXPORT_AREA: ExportArea =
+    ExportArea(std::cell::UnsafeCell::new(RetArea([0; EXPORT_RET_AREA])));
 
 /// The static area an export stores its result in; valid until the next
 /// export call.
@@ -348,7 +349,9 @@ pub trait Canon: Sized {
     /// # Safety
     /// `at` must be a host-filled block from `realloc` of `len` elements.
     unsafe fn load_list(at: *mut u8, len: usize) -> Vec<Self> {
-        let out = (0..len).map(|i| Self::load(at.add(i * Self::SIZE))).collect();
+        let out = (0..len)
+            .map(|i| Self::load(at.add(i * Self::SIZE)))
+            .collect();
         if len > 0 && Self::SIZE > 0 {
             alloc::dealloc(
                 at,
@@ -415,8 +418,20 @@ macro_rules! scalar {
     };
 }
 
-scalar!(u32, 4, I32, |v: u32| FlatVal::I32(v as i32), |f: FlatVal| f.i32() as u32);
-scalar!(u64, 8, I64, |v: u64| FlatVal::I64(v as i64), |f: FlatVal| f.i64() as u64);
+scalar!(
+    u32,
+    4,
+    I32,
+    |v: u32| FlatVal::I32(v as i32),
+    |f: FlatVal| f.i32() as u32
+);
+scalar!(
+    u64,
+    8,
+    I64,
+    |v: u64| FlatVal::I64(v as i64),
+    |f: FlatVal| f.i64() as u64
+);
 scalar!(f64, 8, F64, FlatVal::F64, |f: FlatVal| f.f64());
 
 impl Canon for bool {
@@ -507,8 +522,7 @@ impl<C: Canon> Canon for Vec<C> {
 }
 
 fn utf8(bytes: Vec<u8>) -> String {
-    String::from_utf8(bytes)
-        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
 impl Canon for String {
