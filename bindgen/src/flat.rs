@@ -408,7 +408,7 @@ fn type_impls(c: &Contract<'_>, side: Side, out: &mut String) -> Result<(), Erro
                 for f in &r.fields {
                     writeln!(out, "        self.{}.lower({ctxm}out){q};", snake(&f.name)).ok();
                 }
-                write!(out, "{done}    }}\n").ok();
+                writeln!(out, "{done}    }}").ok();
                 // lift
                 writeln!(out, "    {lift_sig} {{").ok();
                 let fields: Vec<String> = r
@@ -439,7 +439,7 @@ fn type_impls(c: &Contract<'_>, side: Side, out: &mut String) -> Result<(), Erro
                     )
                     .ok();
                 }
-                write!(out, "{done}    }}\n").ok();
+                writeln!(out, "{done}    }}").ok();
                 // load
                 writeln!(out, "    {load_sig} {{").ok();
                 let fields: Vec<String> = r
@@ -863,7 +863,6 @@ pub fn render_host(resolve: &Resolve, package: PackageId) -> Result<String, Erro
                     writeln!(out, "    {name}.lower(&mut cx, &mut args)?;").ok();
                 }
             }
-            let n_results = if indirect { 1 } else { results.len() };
             let zeros = if indirect {
                 vec![Core::I32]
             } else {
@@ -884,7 +883,6 @@ pub fn render_host(resolve: &Resolve, package: PackageId) -> Result<String, Erro
                     .join(", ")
             )
             .ok();
-            let _ = n_results;
             writeln!(out, "    func.call(cx.store(), &args, &mut results)?;").ok();
             if indirect {
                 writeln!(out, "    let ret = results[0].i32().unwrap_or(0) as u32;").ok();
