@@ -1206,6 +1206,15 @@ pub fn render_guest(resolve: &Resolve, package: PackageId) -> Result<String, Err
     Ok(out)
 }
 
+/// Whether `package` is a connector contract the flat ABI covers: it has
+/// the `types`, `host`, `source`, `destination` and `transform` interfaces.
+pub fn applies_to(resolve: &Resolve, package: PackageId) -> bool {
+    let pkg = &resolve.packages[package];
+    ["types", "host", "source", "destination", "transform"]
+        .iter()
+        .all(|n| pkg.interfaces.contains_key(*n))
+}
+
 /// Renders the flat ABI section of the protocol reference: every function
 /// as a core import or export, with its core signature.
 pub fn render_doc(resolve: &Resolve, package: PackageId) -> Result<String, Error> {

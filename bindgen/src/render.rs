@@ -156,7 +156,9 @@ pub(crate) fn protocol(resolve: &Resolve, package: PackageId) -> Result<String, 
     for (name, id) in &pkg.worlds {
         world(&mut md, resolve, package, name, *id)?;
     }
-    md.block(crate::flat::render_doc(resolve, package)?.trim_end());
+    if crate::flat::applies_to(resolve, package) {
+        md.block(crate::flat::render_doc(resolve, package)?.trim_end());
+    }
     Ok(md.finish())
 }
 
