@@ -178,3 +178,31 @@ fn a_core_module_with_unknown_imports_is_refused_at_load() {
         Ok(_) => panic!("a module with unknown imports loaded"),
     }
 }
+
+#[test]
+fn a_wasmedge_connector_waiting_on_a_silent_server_hits_its_time_limit() {
+    // Accepts connections and never answers, like a hung server.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for s in listener.incoming().flatten() {
+            held.push(s);
+        }
+    });
+    let p = Project::new();
+    let yaml = format!(
+        "version: \"1.0\"\npipeline: silent\nsource:\n  use: rapidbyte/source-postgres-wasmedge\n  config:\n    host: 127.0.0.1\n    port: {port}\n    user: u\n    password: p\n    database: d\n  streams:\n    - name: t\ndestination:\n  use: rapidbyte/dest-file\n  config:\n    path: out\n  write_mode: append\nresources:\n  timeout: 2s\n"
+    );
+    let started = std::time::Instant::now();
+    let err = p.start_error(&yaml);
+    assert!(
+        err.contains("time limit") && err.contains("source-postgres-wasmedge"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+}

@@ -266,6 +266,44 @@ fn a_command_past_its_time_limit_is_stopped() {
     );
 }
 
+/// A server that never answers: a blocking read and a poll on the socket
+/// wait inside the host, and still end at the time limit.
+#[test]
+fn a_wait_on_a_silent_server_ends_at_the_time_limit() {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let held = std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        for _ in 0..2 {
+            if let Ok((s, _)) = listener.accept() {
+                kept.push(s); // never written to, closed only at the end
+            }
+        }
+        std::thread::sleep(Duration::from_secs(5));
+    });
+    let engine = rapidbyte_tests::runtime().engine();
+    let limit = Duration::from_secs(1);
+    let target = addr.to_string();
+    for args in [
+        vec![target.as_str(), "hi"],
+        vec![target.as_str(), "hi", "--poll"],
+    ] {
+        let started = std::time::Instant::now();
+        let err = run_command(engine, &client(), &grant_of(vec![addr]), &args, limit)
+            .expect_err("the silent server never lets it finish");
+        assert!(
+            matches!(err, CommandError::Timeout { .. }),
+            "{args:?}: {err:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "{args:?} took {:?}",
+            started.elapsed()
+        );
+    }
+    held.join().expect("server thread");
+}
+
 #[test]
 fn other_descriptors_still_reach_wasi() {
     // Calls the wrapped fd_fdstat_get(stdout), poll_oneoff with only a

@@ -131,7 +131,10 @@ impl Instance {
             false => (sandbox::wasi_ctx(grant).map_err(setup)?, None),
             true => (
                 wasmtime_wasi::WasiCtx::builder().build(),
-                Some(Box::new(ModuleState::new(grant).map_err(setup)?)),
+                Some(Box::new(
+                    ModuleState::new(grant, std::time::Instant::now().checked_add(limits.timeout))
+                        .map_err(setup)?,
+                )),
             ),
         };
         let mut state = HostState::new(wasi, limits.max_memory, ctx);

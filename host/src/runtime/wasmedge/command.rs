@@ -126,9 +126,13 @@ pub fn run_command(
         .args(args)
         .stdout(stdout.clone())
         .stderr(stderr.clone());
+    let mut sockets = SocketTable::new(grant.endpoints.clone(), grant.denied.clone());
+    if let Some(deadline) = std::time::Instant::now().checked_add(timeout) {
+        sockets.set_deadline(deadline);
+    }
     let state = CommandState {
         wasi: builder.build_p1(),
-        sockets: SocketTable::new(grant.endpoints.clone(), grant.denied.clone()),
+        sockets,
     };
     let mut store = Store::new(engine, state);
     let ticks = (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1);

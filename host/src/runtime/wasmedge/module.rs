@@ -3,6 +3,7 @@
 //! extension and the flat ABI's `host` functions.
 
 use std::collections::BTreeSet;
+use std::time::Instant;
 
 use wasmtime::{Engine, Linker, Module, Store};
 use wasmtime_wasi::p1::WasiP1Ctx;
@@ -28,10 +29,14 @@ pub struct ModuleState {
 
 impl ModuleState {
     /// The sandbox of `grant`, for a core module: the same directory and
-    /// endpoints a component would get.
-    pub fn new(grant: &Grant) -> Result<Self, String> {
+    /// endpoints a component would get. Waits on sockets inside the host
+    /// end at `deadline`, the instance's time limit.
+    pub fn new(grant: &Grant, deadline: Option<Instant>) -> Result<Self, String> {
         let p1 = sandbox::wasi_builder(grant)?.build_p1();
-        let sockets = SocketTable::new(grant.endpoints.clone(), grant.denied.clone());
+        let mut sockets = SocketTable::new(grant.endpoints.clone(), grant.denied.clone());
+        if let Some(deadline) = deadline {
+            sockets.set_deadline(deadline);
+        }
         Ok(ModuleState { p1, sockets })
     }
 

@@ -52,11 +52,13 @@
 //! blocking). A blocking `sock_recv`, a `poll_oneoff` without a clock
 //! subscription, or a `connect` (at most [`CONNECT_TIMEOUT`], connects are
 //! always completed before `sock_connect` returns, even in nonblocking
-//! mode) block the calling thread inside the host: the store's epoch
-//! deadline only interrupts wasm code, so such a call returns when the
-//! remote answers or the connection fails, not when the deadline passes.
-//! Guests that need a bound should use nonblocking mode with `poll_oneoff`
-//! timeouts or `SO_RCVTIMEO` / `SO_SNDTIMEO`, which are honoured.
+//! mode) block the calling thread inside the host. The store's epoch
+//! deadline only interrupts wasm code, so the table carries the same
+//! deadline ([`SocketTable::set_deadline`]): a blocking `sock_recv` /
+//! `fd_read` or a `poll_oneoff` on sockets waits at most until then, and
+//! past it the call traps as an interrupt, which the host reports as the
+//! connector exceeding its time limit. A connect waits at most
+//! [`CONNECT_TIMEOUT`].
 
 use std::collections::{HashMap, HashSet};
 use std::io;
@@ -578,6 +580,27 @@ fn get_int(s: &TcpStream, level: i32, name: i32) -> io::Result<i32> {
     }
 }
 
+/// Waits up to `left` for `stream` to be readable; `false` on timeout.
+fn readable_within(stream: &TcpStream, left: Duration) -> Result<bool, Errno> {
+    let mut fds = [libc::pollfd {
+        fd: stream.as_raw_fd(),
+        events: libc::POLLIN,
+        revents: 0,
+    }];
+    let ms = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
+    loop {
+        // SAFETY: `fds` holds one initialised entry.
+        let rc = unsafe { libc::poll(fds.as_mut_ptr(), 1, ms) };
+        if rc >= 0 {
+            return Ok(rc > 0);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(Errno::of(&e));
+        }
+    }
+}
+
 /// `recv(2)` into `buf`, retrying on `EINTR`.
 fn recv(s: &TcpStream, buf: &mut [u8], flags: i32) -> io::Result<usize> {
     loop {
@@ -658,6 +681,10 @@ pub struct SocketTable {
     started: Instant,
     originals: Option<forward::Originals>,
     forward: Option<forward::Forward>,
+    /// When the instance's time limit runs out, if it has one.
+    deadline: Option<Instant>,
+    /// A wait was cut short by `deadline`: the call must trap.
+    expired: bool,
 }
 
 impl std::fmt::Debug for SocketTable {
@@ -682,7 +709,26 @@ impl SocketTable {
             started: Instant::now(),
             originals: None,
             forward: None,
+            deadline: None,
+            expired: false,
         }
+    }
+
+    /// Bounds every wait inside the host (blocking reads, polls on
+    /// sockets) by `deadline`, the instance's time limit.
+    pub fn set_deadline(&mut self, deadline: Instant) {
+        self.deadline = Some(deadline);
+    }
+
+    /// Whether a wait hit the deadline; the caller then traps. Clears it.
+    fn take_expired(&mut self) -> bool {
+        std::mem::take(&mut self.expired)
+    }
+
+    /// Time left before the deadline (`None`: no deadline).
+    fn left(&self) -> Option<Duration> {
+        self.deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
     }
 
     /// Whether `fd` is in the sockets' range (whether or not it is open).
@@ -798,10 +844,18 @@ impl SocketTable {
         if flags & !(RECV_PEEK | RECV_WAITALL) != 0 {
             return Err(Errno::INVAL);
         }
-        let stream = self.socket(fd)?.connected()?;
+        let sock = self.socket(fd)?;
+        let blocking = !sock.nonblocking;
+        let stream = sock.connected()?;
         let Some((ptr, len)) = m.first_iovec(iovs, count)? else {
             return Ok(0);
         };
+        if let (true, Some(left)) = (blocking, self.left()) {
+            if !readable_within(stream, left)? {
+                self.expired = true;
+                return Err(Errno::TIMEDOUT);
+            }
+        }
         let mut host_flags = 0;
         if flags & RECV_PEEK != 0 {
             host_flags |= libc::MSG_PEEK;
@@ -1281,10 +1335,11 @@ mod poll {
                 }
             }
             loop {
+                let until = clocks.iter().map(|(_, d)| *d).chain(self.deadline).min();
                 let timeout_ms = if !ready.is_empty() {
                     0
                 } else {
-                    match clocks.iter().map(|(_, d)| *d).min() {
+                    match until {
                         None => -1,
                         Some(d) => {
                             let left = d.saturating_duration_since(Instant::now());
@@ -1320,6 +1375,10 @@ mod poll {
                 }
                 if !ready.is_empty() {
                     break;
+                }
+                if self.deadline.is_some_and(|d| d <= now) {
+                    self.expired = true;
+                    return Err(Errno::TIMEDOUT);
                 }
             }
             for (i, e) in ready.iter().enumerate() {
@@ -1459,6 +1518,19 @@ fn with_table<T: 'static>(
     Errno::code(f(get(data), &mut Mem(bytes)))
 }
 
+/// `code`, or an interrupt trap when a wait of the call ran into the
+/// instance's deadline (reported as the connector's time limit).
+fn settle<T: 'static>(
+    c: &mut Caller<'_, T>,
+    get: fn(&mut T) -> &mut SocketTable,
+    code: i32,
+) -> wasmtime::Result<i32> {
+    if get(c.data_mut()).take_expired() {
+        return Err(wasmtime::Trap::Interrupt.into());
+    }
+    Ok(code)
+}
+
 /// Defines WasmEdge's socket imports on `linker` (module
 /// `wasi_snapshot_preview1`), for instances of `store` only.
 ///
@@ -1561,14 +1633,15 @@ fn define_sockets<T: 'static>(
               flags: i32,
               len_ptr: i32,
               oflags_ptr: i32|
-              -> i32 {
-            with_table(&mut c, get, |t, m| {
+              -> wasmtime::Result<i32> {
+            let code = with_table(&mut c, get, |t, m| {
                 m.range(len_ptr as u32, 4)?;
                 m.range(oflags_ptr as u32, 2)?;
                 let n = t.recv(m, fd, iovs as u32, count as u32, flags)?;
                 m.put_u32(len_ptr as u32, n)?;
                 m.put_u16(oflags_ptr as u32, 0)
-            })
+            });
+            settle(&mut c, get, code)
         },
     )?;
     linker.func_wrap(
@@ -1583,8 +1656,8 @@ fn define_sockets<T: 'static>(
               port_ptr: i32,
               len_ptr: i32,
               oflags_ptr: i32|
-              -> i32 {
-            with_table(&mut c, get, |t, m| {
+              -> wasmtime::Result<i32> {
+            let code = with_table(&mut c, get, |t, m| {
                 let (buf, size) = (m.u32(addr as u32)?, m.u32(at(addr as u32, 4)?)?);
                 let peer = t.peer_addr(fd)?;
                 let ip = ip_bytes(peer.ip());
@@ -1602,7 +1675,8 @@ fn define_sockets<T: 'static>(
                 m.put_u32(port_ptr as u32, u32::from(peer.port()))?;
                 m.put_u32(len_ptr as u32, n)?;
                 m.put_u16(oflags_ptr as u32, 0)
-            })
+            });
+            settle(&mut c, get, code)
         },
     )?;
     linker.func_wrap(
@@ -1788,9 +1862,10 @@ fn define_wrappers<T: 'static>(
                 None => false,
             };
             if mine {
-                return Ok(with_table(&mut c, get, |t, m| {
+                let code = with_table(&mut c, get, |t, m| {
                     t.poll_oneoff(m, subs as u32, events as u32, n as u32, nevents as u32)
-                }));
+                });
+                return settle(&mut c, get, code);
             }
             forward::get(&mut c, get)?
                 .poll_oneoff
@@ -1810,11 +1885,12 @@ fn define_wrappers<T: 'static>(
               nread: i32|
               -> wasmtime::Result<i32> {
             if SocketTable::is_socket_fd(fd) {
-                return Ok(with_table(&mut c, get, |t, m| {
+                let code = with_table(&mut c, get, |t, m| {
                     m.range(nread as u32, 4)?;
                     let n = t.recv(m, fd, iovs as u32, count as u32, 0)?;
                     m.put_u32(nread as u32, n)
-                }));
+                });
+                return settle(&mut c, get, code);
             }
             forward::get(&mut c, get)?
                 .fd_read
