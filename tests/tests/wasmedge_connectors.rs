@@ -206,3 +206,31 @@ fn a_wasmedge_connector_waiting_on_a_silent_server_hits_its_time_limit() {
         started.elapsed()
     );
 }
+
+#[test]
+fn compiled_modules_are_cached_like_components() {
+    let home = tempfile::tempdir().unwrap();
+    let wasm = connectors_dir().join("source-file-wasmedge/source_file_wasmedge.wasm");
+    let first = rapidbyte_host::runtime::Runtime::new(home.path())
+        .unwrap()
+        .load(&wasm)
+        .unwrap();
+    assert!(!first.from_cache);
+    // A fresh engine (a new process, in real use) finds the artifact.
+    let second = rapidbyte_host::runtime::Runtime::new(home.path())
+        .unwrap()
+        .load(&wasm)
+        .unwrap();
+    assert!(
+        second.from_cache,
+        "the second load comes from the AOT cache"
+    );
+    assert!(matches!(second.code, Code::Module(_)));
+    assert_eq!(first.sha256, second.sha256);
+    assert!(
+        second.load_time < first.load_time,
+        "{:?} vs {:?}",
+        second.load_time,
+        first.load_time
+    );
+}
