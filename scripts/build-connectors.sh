@@ -72,6 +72,20 @@ if [ $with_tests = 1 ]; then
   done
   # The hostile source as a WasmEdge-style module: the shim's limits.
   stage_wasmedge tests/components/hostile "$CARGO_TARGET_DIR/rapidbyte-test-components"
+  # The file connectors as core modules whose flat ABI comes from
+  # wit-bindgen instead of our generator (no `wasmedge` feature): a check of
+  # the shim against an independent implementation of the canonical ABI.
+  for pkg in source-file dest-file; do
+    out="$CARGO_TARGET_DIR/rapidbyte-test-components/$pkg-witbindgen"
+    cargo build --quiet --release --target wasm32-wasip1 \
+      --manifest-path "$root/connectors/Cargo.toml" -p "$pkg"
+    mkdir -p "$out"
+    sed -e "s/^name: $pkg\$/name: $pkg-witbindgen/" \
+      -e "s/^\(  entrypoint:\).*/\1 ${pkg//-/_}_witbindgen.wasm/" \
+      "$root/connectors/$pkg/rapidbyte-plugin.yaml" >"$out/rapidbyte-plugin.yaml"
+    cp "$CARGO_TARGET_DIR/wasm32-wasip1/release/${pkg//-/_}.wasm" "$out/${pkg//-/_}_witbindgen.wasm"
+    echo "built $pkg (wasip1, wit-bindgen) -> $out"
+  done
   # An unmodified WasmEdge-style TCP client (wasm32-wasip1 core module).
   cargo build --quiet --release --target wasm32-wasip1 \
     --manifest-path "$root/tests/wasip1/tcp-client/Cargo.toml"
