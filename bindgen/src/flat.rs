@@ -1278,3 +1278,63 @@ fn core_sig(params: &[Core], results: &[Core], retptr: bool) -> String {
     text.push('`');
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contract() -> (Resolve, PackageId) {
+        crate::load(&crate::wit_dir(&crate::repo_root())).expect("wit/ loads")
+    }
+
+    fn func<'a>(c: &'a Contract<'_>, iface: InterfaceId, name: &str) -> &'a Function {
+        &c.resolve.interfaces[iface].functions[name]
+    }
+
+    #[test]
+    fn signatures_follow_the_canonical_flattening() {
+        let (resolve, package) = contract();
+        let c = Contract::new(&resolve, package).unwrap();
+        // log(enum, string, option<string>): 1 + 2 + (1 + 2), no results.
+        let (params, results, indirect) = c.signature(func(&c, c.host, "log")).unwrap();
+        assert_eq!(params, vec![Core::I32; 6]);
+        assert!(results.is_empty() && !indirect);
+        // emit-metric keeps its f64 in place.
+        let (params, _, _) = c.signature(func(&c, c.host, "emit-metric")).unwrap();
+        assert_eq!(params[2], Core::F64);
+        // report-progress: two u64s.
+        let (params, _, _) = c.signature(func(&c, c.host, "report-progress")).unwrap();
+        assert_eq!(params, vec![Core::I64, Core::I64]);
+        // write(write-request): string 2 + list 2 + write-mode (1 + the
+        // joined payload of upsert's list (2) and merge's two lists (4)).
+        let dest = c.exports[1].1;
+        let (params, _, indirect) = c.signature(func(&c, dest, "write")).unwrap();
+        assert_eq!(params, vec![Core::I32; 9]);
+        assert!(indirect, "a result<record, error> returns through memory");
+    }
+
+    #[test]
+    fn layouts_match_the_canonical_abi() {
+        let (resolve, package) = contract();
+        let c = Contract::new(&resolve, package).unwrap();
+        let named = |n: &str| {
+            let id = c.resolve.interfaces[c.types].types[n];
+            Type::Id(c.target(id))
+        };
+        // enum (1) @0, code @4, message @12, retryable @20, option<string> @24.
+        assert_eq!(c.size(&named("connector-error")), 36);
+        assert_eq!(c.align(&named("connector-error")), 4);
+        // u64 fields make stream-summary 8-aligned: string @0, u64s @8..32.
+        assert_eq!(c.size(&named("stream-summary")), 32);
+        assert_eq!(c.align(&named("stream-summary")), 8);
+        assert_eq!(c.flat_of(&named("sync-mode")).unwrap(), vec![Core::I32]);
+    }
+
+    #[test]
+    fn joins_widen_mixed_slots() {
+        assert_eq!(Core::I32.join(Core::F32), Core::I32);
+        assert_eq!(Core::I32.join(Core::I64), Core::I64);
+        assert_eq!(Core::F32.join(Core::F64), Core::I64);
+        assert_eq!(Core::F64.join(Core::F64), Core::F64);
+    }
+}

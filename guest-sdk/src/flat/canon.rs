@@ -499,8 +499,13 @@ impl<C: Canon> Canon for Vec<C> {
         out.extend([FlatTy::I32, FlatTy::I32]);
     }
     fn lower(&self, out: &mut Vec<FlatVal>) {
-        // Lowering borrows: only lists of bytes can be passed without a
-        // copy, and the generated imports take no other lists.
+        // Lowering borrows the elements in place, which matches the
+        // canonical layout only for one-byte elements; the generator
+        // refuses import parameters of any other list type.
+        assert!(
+            C::SIZE == 1 && std::mem::size_of::<C>() == 1,
+            "flat ABI: only lists of bytes are lowered in place"
+        );
         out.push(FlatVal::I32(self.as_ptr() as usize as i32));
         out.push(FlatVal::I32(self.len() as i32));
     }
