@@ -240,14 +240,20 @@ impl Drop for Runtime {
 /// The world a component exports, from its export names.
 fn world_of(engine: &Engine, component: &Component) -> Option<ConnectorKind> {
     let ty = component.component_type();
-    for (name, _) in ty.exports(engine) {
-        let iface = name.split('@').next().unwrap_or(name);
-        match iface {
-            "rapidbyte:connector/source" => return Some(ConnectorKind::Source),
-            "rapidbyte:connector/destination" => return Some(ConnectorKind::Destination),
-            "rapidbyte:connector/transform" => return Some(ConnectorKind::Transform),
-            _ => {}
-        }
+    let kind = ty
+        .exports(engine)
+        .find_map(|(name, _)| exported_world(name));
+    kind
+}
+
+/// The world an export name belongs to: the component's interface export
+/// (`rapidbyte:connector/source@0.1.0`) or a core module's function export
+/// (`rapidbyte:connector/source@0.1.0#read`).
+pub(crate) fn exported_world(export: &str) -> Option<ConnectorKind> {
+    match export.split(['@', '#']).next().unwrap_or("") {
+        "rapidbyte:connector/source" => Some(ConnectorKind::Source),
+        "rapidbyte:connector/destination" => Some(ConnectorKind::Destination),
+        "rapidbyte:connector/transform" => Some(ConnectorKind::Transform),
+        _ => None,
     }
-    None
 }

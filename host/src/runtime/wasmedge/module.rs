@@ -169,16 +169,9 @@ fn define_environment(linker: &mut Linker<HostState>, module: &Module) -> wasmti
 /// The world a core module exports, from its export names
 /// (`rapidbyte:connector/source@0.1.0#read`...).
 pub fn world_of(module: &Module) -> Option<ConnectorKind> {
-    for export in module.exports() {
-        let iface = export.name().split(['@', '#']).next().unwrap_or("");
-        match iface {
-            "rapidbyte:connector/source" => return Some(ConnectorKind::Source),
-            "rapidbyte:connector/destination" => return Some(ConnectorKind::Destination),
-            "rapidbyte:connector/transform" => return Some(ConnectorKind::Transform),
-            _ => {}
-        }
-    }
-    None
+    module
+        .exports()
+        .find_map(|e| crate::runtime::exported_world(e.name()))
 }
 
 #[cfg(test)]
