@@ -430,6 +430,9 @@ fn type_impls(c: &Contract<'_>, side: Side, out: &mut String) -> Result<(), Erro
                 .ok();
                 // store
                 writeln!(out, "    {store_sig} {{").ok();
+                if side == Side::Host {
+                    writeln!(out, "        cx.check(at, Self::SIZE)?;").ok();
+                }
                 for (f, (off, _)) in r.fields.iter().zip(&offsets) {
                     writeln!(
                         out,
@@ -442,6 +445,9 @@ fn type_impls(c: &Contract<'_>, side: Side, out: &mut String) -> Result<(), Erro
                 writeln!(out, "{done}    }}").ok();
                 // load
                 writeln!(out, "    {load_sig} {{").ok();
+                if side == Side::Host {
+                    writeln!(out, "        cx.check(at, Self::SIZE)?;").ok();
+                }
                 let fields: Vec<String> = r
                     .fields
                     .iter()
@@ -578,6 +584,9 @@ fn type_impls(c: &Contract<'_>, side: Side, out: &mut String) -> Result<(), Erro
                 };
                 // store
                 writeln!(out, "    {store_sig} {{").ok();
+                if side == Side::Host {
+                    writeln!(out, "        cx.check(at, Self::SIZE)?;").ok();
+                }
                 writeln!(out, "        match self {{").ok();
                 for (i, case) in v.cases.iter().enumerate() {
                     let variant = camel(&case.name);
@@ -594,7 +603,7 @@ fn type_impls(c: &Contract<'_>, side: Side, out: &mut String) -> Result<(), Erro
                 // load
                 writeln!(out, "    {load_sig} {{").ok();
                 match side {
-                    Side::Host => writeln!(out, "        let disc = canon::discriminant(canon::load_discriminant(cx, at, {ds})?, {n}, \"{name}\")?;\n        Ok(match disc {{").ok(),
+                    Side::Host => writeln!(out, "        cx.check(at, Self::SIZE)?;\n        let disc = canon::discriminant(canon::load_discriminant(cx, at, {ds})?, {n}, \"{name}\")?;\n        Ok(match disc {{").ok(),
                     Side::Guest => writeln!(out, "        match canon::load_discriminant(at, {ds}) {{").ok(),
                 };
                 for (i, case) in v.cases.iter().enumerate() {

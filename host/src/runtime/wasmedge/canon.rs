@@ -63,6 +63,16 @@ impl<'a, T: 'static> Cx<'a, T> {
         })
     }
 
+    /// A context over a bare memory, without an allocator (tests).
+    #[cfg(test)]
+    pub(crate) fn for_memory(store: StoreContextMut<'a, T>, memory: Memory) -> Self {
+        Cx {
+            store,
+            memory,
+            realloc: None,
+        }
+    }
+
     /// The store's data (the host state).
     pub fn data_mut(&mut self) -> &mut T {
         self.store.data_mut()
@@ -85,6 +95,13 @@ impl<'a, T: 'static> Cx<'a, T> {
                     "{len} bytes at {at:#x} are outside the guest memory"
                 ))
             })
+    }
+
+    /// Fails unless `len` bytes at `at` lie in guest memory. Every
+    /// compound value checks its whole extent first, so the offsets of its
+    /// parts cannot overflow.
+    pub fn check(&self, at: u32, len: u32) -> Result<()> {
+        self.bytes(at, len).map(|_| ())
     }
 
     /// Writes `bytes` into guest memory at `at`.
@@ -352,6 +369,10 @@ pub trait Canon: Sized {
     }
     /// Loads `len` list elements from `at`.
     fn load_list<T>(cx: &Cx<'_, T>, at: u32, len: u32) -> Result<Vec<Self>> {
+        let total = len
+            .checked_mul(Self::SIZE)
+            .ok_or_else(|| contract(format!("a list of {len} elements does not fit in memory")))?;
+        cx.check(at, total)?;
         (0..len)
             .map(|i| Self::load(cx, at + i * Self::SIZE))
             .collect()
@@ -522,11 +543,13 @@ impl<C: Canon> Canon for Vec<C> {
         C::load_list(cx, ptr, len)
     }
     fn store<T>(&self, cx: &mut Cx<'_, T>, at: u32) -> Result<()> {
+        cx.check(at, 8)?;
         let (ptr, len) = store_elements(self, cx)?;
         cx.write(at, &ptr.to_le_bytes())?;
         cx.write(at + 4, &len.to_le_bytes())
     }
     fn load<T>(cx: &Cx<'_, T>, at: u32) -> Result<Self> {
+        cx.check(at, 8)?;
         C::load_list(cx, cx.read_u32(at)?, cx.read_u32(at + 4)?)
     }
 }
@@ -550,6 +573,7 @@ impl Canon for String {
         utf8(Vec::<u8>::lift(cx, vals)?)
     }
     fn store<T>(&self, cx: &mut Cx<'_, T>, at: u32) -> Result<()> {
+        cx.check(at, 8)?;
         let (ptr, len) = store_elements(self.as_bytes(), cx)?;
         cx.write(at, &ptr.to_le_bytes())?;
         cx.write(at + 4, &len.to_le_bytes())
@@ -588,6 +612,7 @@ impl<C: Canon> Canon for Option<C> {
         C::lift(cx, &mut Flat::new(payload)).map(Some)
     }
     fn store<T>(&self, cx: &mut Cx<'_, T>, at: u32) -> Result<()> {
+        cx.check(at, Self::SIZE)?;
         match self {
             None => cx.write(at, &[0]),
             Some(v) => {
@@ -597,6 +622,7 @@ impl<C: Canon> Canon for Option<C> {
         }
     }
     fn load<T>(cx: &Cx<'_, T>, at: u32) -> Result<Self> {
+        cx.check(at, Self::SIZE)?;
         match discriminant(u32::from(cx.read_u8(at)?), 2, "option")? {
             0 => Ok(None),
             _ => C::load(cx, at + align_to(1, C::ALIGN)).map(Some),
@@ -643,6 +669,7 @@ impl<A: Canon, E: Canon> Canon for std::result::Result<A, E> {
         }
     }
     fn store<T>(&self, cx: &mut Cx<'_, T>, at: u32) -> Result<()> {
+        cx.check(at, Self::SIZE)?;
         let payload = at + align_to(1, max(A::ALIGN, E::ALIGN));
         match self {
             Ok(v) => {
@@ -656,6 +683,7 @@ impl<A: Canon, E: Canon> Canon for std::result::Result<A, E> {
         }
     }
     fn load<T>(cx: &Cx<'_, T>, at: u32) -> Result<Self> {
+        cx.check(at, Self::SIZE)?;
         let payload = at + align_to(1, max(A::ALIGN, E::ALIGN));
         match discriminant(u32::from(cx.read_u8(at)?), 2, "result")? {
             0 => A::load(cx, payload).map(Ok),
@@ -701,6 +729,38 @@ mod tests {
         assert_eq!(<std::result::Result<(), String>>::SIZE, 12);
         assert_eq!(<std::result::Result<u64, String>>::SIZE, 16);
         assert_eq!(<Vec<u8>>::SIZE, 8);
+    }
+
+    #[test]
+    fn hostile_pointers_are_errors_not_panics() {
+        use crate::runtime::bindings::types::{ConnectorError, Frame, StreamDescriptor};
+        let engine = wasmtime::Engine::default();
+        let mut store = wasmtime::Store::new(&engine, ());
+        let memory = Memory::new(&mut store, wasmtime::MemoryType::new(1, None)).expect("memory");
+        let mut cx = Cx::for_memory(store.as_context_mut(), memory);
+        // A list header claiming 2^32 - 1 descriptors at the end of memory.
+        cx.write(0, &[0xf0, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff])
+            .unwrap();
+        assert!(<Vec<StreamDescriptor>>::load(&cx, 0).is_err());
+        assert!(<Vec<u8>>::load(&cx, 0).is_err());
+        for at in [u32::MAX, u32::MAX - 3, 65_530] {
+            assert!(<ConnectorError>::load(&cx, at).is_err());
+            assert!(<Option<Frame>>::load(&cx, at).is_err());
+            assert!(<std::result::Result<(), ConnectorError>>::load(&cx, at).is_err());
+        }
+        let err = ConnectorError {
+            category: crate::runtime::bindings::types::ErrorCategory::Data,
+            code: String::new(),
+            message: String::new(),
+            retryable: false,
+            details: None,
+        };
+        assert!(Err::<(), _>(err).store(&mut cx, u32::MAX - 8).is_err());
+        // An invalid discriminant is refused, not trusted.
+        cx.write(100, &[7]).unwrap();
+        assert!(<Option<Frame>>::load(&cx, 100).is_err());
+        let vals = [Val::I32(9), Val::I32(0), Val::I32(0)];
+        assert!(<Option<String>>::lift(&cx, &mut Flat::new(&vals)).is_err());
     }
 
     #[test]

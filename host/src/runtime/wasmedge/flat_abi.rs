@@ -85,6 +85,7 @@ impl Canon for ConnectorError {
         })
     }
     fn store<T>(&self, cx: &mut Cx<'_, T>, at: u32) -> Result<()> {
+        cx.check(at, Self::SIZE)?;
         self.category.store(cx, at + 0)?;
         self.code.store(cx, at + 4)?;
         self.message.store(cx, at + 12)?;
@@ -93,6 +94,7 @@ impl Canon for ConnectorError {
         Ok(())
     }
     fn load<T>(cx: &Cx<'_, T>, at: u32) -> Result<Self> {
+        cx.check(at, Self::SIZE)?;
         Ok(ConnectorError {
             category: <ErrorCategory>::load(cx, at + 0)?,
             code: <String>::load(cx, at + 4)?,
@@ -160,11 +162,13 @@ impl Canon for MergeSpec {
         })
     }
     fn store<T>(&self, cx: &mut Cx<'_, T>, at: u32) -> Result<()> {
+        cx.check(at, Self::SIZE)?;
         self.merge_keys.store(cx, at + 0)?;
         self.update_columns.store(cx, at + 8)?;
         Ok(())
     }
     fn load<T>(cx: &Cx<'_, T>, at: u32) -> Result<Self> {
+        cx.check(at, Self::SIZE)?;
         Ok(MergeSpec {
             merge_keys: <Vec<String>>::load(cx, at + 0)?,
             update_columns: <Vec<String>>::load(cx, at + 8)?,
@@ -214,6 +218,7 @@ impl Canon for WriteMode {
         })
     }
     fn store<T>(&self, cx: &mut Cx<'_, T>, at: u32) -> Result<()> {
+        cx.check(at, Self::SIZE)?;
         match self {
             WriteMode::Append => canon::store_discriminant(cx, at, 1, 0)?,
             WriteMode::Replace => canon::store_discriminant(cx, at, 1, 1)?,
@@ -229,6 +234,7 @@ impl Canon for WriteMode {
         Ok(())
     }
     fn load<T>(cx: &Cx<'_, T>, at: u32) -> Result<Self> {
+        cx.check(at, Self::SIZE)?;
         let disc = canon::discriminant(canon::load_discriminant(cx, at, 1)?, 4, "write-mode")?;
         Ok(match disc {
             0 => WriteMode::Append,
@@ -266,6 +272,7 @@ impl Canon for StreamDescriptor {
         })
     }
     fn store<T>(&self, cx: &mut Cx<'_, T>, at: u32) -> Result<()> {
+        cx.check(at, Self::SIZE)?;
         self.name.store(cx, at + 0)?;
         self.schema.store(cx, at + 8)?;
         self.supported_sync_modes.store(cx, at + 16)?;
@@ -275,6 +282,7 @@ impl Canon for StreamDescriptor {
         Ok(())
     }
     fn load<T>(cx: &Cx<'_, T>, at: u32) -> Result<Self> {
+        cx.check(at, Self::SIZE)?;
         Ok(StreamDescriptor {
             name: <String>::load(cx, at + 0)?,
             schema: <Vec<u8>>::load(cx, at + 8)?,
@@ -302,10 +310,12 @@ impl Canon for Catalog {
         })
     }
     fn store<T>(&self, cx: &mut Cx<'_, T>, at: u32) -> Result<()> {
+        cx.check(at, Self::SIZE)?;
         self.streams.store(cx, at + 0)?;
         Ok(())
     }
     fn load<T>(cx: &Cx<'_, T>, at: u32) -> Result<Self> {
+        cx.check(at, Self::SIZE)?;
         Ok(Catalog {
             streams: <Vec<StreamDescriptor>>::load(cx, at + 0)?,
         })
@@ -369,11 +379,13 @@ impl Canon for ValidationDetail {
         })
     }
     fn store<T>(&self, cx: &mut Cx<'_, T>, at: u32) -> Result<()> {
+        cx.check(at, Self::SIZE)?;
         self.field.store(cx, at + 0)?;
         self.message.store(cx, at + 12)?;
         Ok(())
     }
     fn load<T>(cx: &Cx<'_, T>, at: u32) -> Result<Self> {
+        cx.check(at, Self::SIZE)?;
         Ok(ValidationDetail {
             field: <Option<String>>::load(cx, at + 0)?,
             message: <String>::load(cx, at + 12)?,
@@ -401,12 +413,14 @@ impl Canon for ValidationResult {
         })
     }
     fn store<T>(&self, cx: &mut Cx<'_, T>, at: u32) -> Result<()> {
+        cx.check(at, Self::SIZE)?;
         self.status.store(cx, at + 0)?;
         self.message.store(cx, at + 4)?;
         self.details.store(cx, at + 12)?;
         Ok(())
     }
     fn load<T>(cx: &Cx<'_, T>, at: u32) -> Result<Self> {
+        cx.check(at, Self::SIZE)?;
         Ok(ValidationResult {
             status: <ValidationStatus>::load(cx, at + 0)?,
             message: <String>::load(cx, at + 4)?,
@@ -433,11 +447,13 @@ impl Canon for Partition {
         })
     }
     fn store<T>(&self, cx: &mut Cx<'_, T>, at: u32) -> Result<()> {
+        cx.check(at, Self::SIZE)?;
         self.index.store(cx, at + 0)?;
         self.count.store(cx, at + 4)?;
         Ok(())
     }
     fn load<T>(cx: &Cx<'_, T>, at: u32) -> Result<Self> {
+        cx.check(at, Self::SIZE)?;
         Ok(Partition {
             index: <u32>::load(cx, at + 0)?,
             count: <u32>::load(cx, at + 4)?,
@@ -473,6 +489,7 @@ impl Canon for StreamSelection {
         })
     }
     fn store<T>(&self, cx: &mut Cx<'_, T>, at: u32) -> Result<()> {
+        cx.check(at, Self::SIZE)?;
         self.name.store(cx, at + 0)?;
         self.sync_mode.store(cx, at + 8)?;
         self.cursor_field.store(cx, at + 12)?;
@@ -483,6 +500,7 @@ impl Canon for StreamSelection {
         Ok(())
     }
     fn load<T>(cx: &Cx<'_, T>, at: u32) -> Result<Self> {
+        cx.check(at, Self::SIZE)?;
         Ok(StreamSelection {
             name: <String>::load(cx, at + 0)?,
             sync_mode: <SyncMode>::load(cx, at + 8)?,
@@ -511,10 +529,12 @@ impl Canon for ReadRequest {
         })
     }
     fn store<T>(&self, cx: &mut Cx<'_, T>, at: u32) -> Result<()> {
+        cx.check(at, Self::SIZE)?;
         self.streams.store(cx, at + 0)?;
         Ok(())
     }
     fn load<T>(cx: &Cx<'_, T>, at: u32) -> Result<Self> {
+        cx.check(at, Self::SIZE)?;
         Ok(ReadRequest {
             streams: <Vec<StreamSelection>>::load(cx, at + 0)?,
         })
@@ -543,6 +563,7 @@ impl Canon for StreamSummary {
         })
     }
     fn store<T>(&self, cx: &mut Cx<'_, T>, at: u32) -> Result<()> {
+        cx.check(at, Self::SIZE)?;
         self.name.store(cx, at + 0)?;
         self.records.store(cx, at + 8)?;
         self.bytes.store(cx, at + 16)?;
@@ -550,6 +571,7 @@ impl Canon for StreamSummary {
         Ok(())
     }
     fn load<T>(cx: &Cx<'_, T>, at: u32) -> Result<Self> {
+        cx.check(at, Self::SIZE)?;
         Ok(StreamSummary {
             name: <String>::load(cx, at + 0)?,
             records: <u64>::load(cx, at + 8)?,
@@ -575,10 +597,12 @@ impl Canon for ReadSummary {
         })
     }
     fn store<T>(&self, cx: &mut Cx<'_, T>, at: u32) -> Result<()> {
+        cx.check(at, Self::SIZE)?;
         self.streams.store(cx, at + 0)?;
         Ok(())
     }
     fn load<T>(cx: &Cx<'_, T>, at: u32) -> Result<Self> {
+        cx.check(at, Self::SIZE)?;
         Ok(ReadSummary {
             streams: <Vec<StreamSummary>>::load(cx, at + 0)?,
         })
@@ -605,12 +629,14 @@ impl Canon for WriteRequest {
         })
     }
     fn store<T>(&self, cx: &mut Cx<'_, T>, at: u32) -> Result<()> {
+        cx.check(at, Self::SIZE)?;
         self.stream_name.store(cx, at + 0)?;
         self.schema.store(cx, at + 8)?;
         self.write_mode.store(cx, at + 16)?;
         Ok(())
     }
     fn load<T>(cx: &Cx<'_, T>, at: u32) -> Result<Self> {
+        cx.check(at, Self::SIZE)?;
         Ok(WriteRequest {
             stream_name: <String>::load(cx, at + 0)?,
             schema: <Vec<u8>>::load(cx, at + 8)?,
@@ -639,12 +665,14 @@ impl Canon for WriteSummary {
         })
     }
     fn store<T>(&self, cx: &mut Cx<'_, T>, at: u32) -> Result<()> {
+        cx.check(at, Self::SIZE)?;
         self.records.store(cx, at + 0)?;
         self.bytes.store(cx, at + 8)?;
         self.batches.store(cx, at + 16)?;
         Ok(())
     }
     fn load<T>(cx: &Cx<'_, T>, at: u32) -> Result<Self> {
+        cx.check(at, Self::SIZE)?;
         Ok(WriteSummary {
             records: <u64>::load(cx, at + 0)?,
             bytes: <u64>::load(cx, at + 8)?,
@@ -671,11 +699,13 @@ impl Canon for TransformRequest {
         })
     }
     fn store<T>(&self, cx: &mut Cx<'_, T>, at: u32) -> Result<()> {
+        cx.check(at, Self::SIZE)?;
         self.stream_name.store(cx, at + 0)?;
         self.schema.store(cx, at + 8)?;
         Ok(())
     }
     fn load<T>(cx: &Cx<'_, T>, at: u32) -> Result<Self> {
+        cx.check(at, Self::SIZE)?;
         Ok(TransformRequest {
             stream_name: <String>::load(cx, at + 0)?,
             schema: <Vec<u8>>::load(cx, at + 8)?,
@@ -701,11 +731,13 @@ impl Canon for TransformSummary {
         })
     }
     fn store<T>(&self, cx: &mut Cx<'_, T>, at: u32) -> Result<()> {
+        cx.check(at, Self::SIZE)?;
         self.records_in.store(cx, at + 0)?;
         self.records_out.store(cx, at + 8)?;
         Ok(())
     }
     fn load<T>(cx: &Cx<'_, T>, at: u32) -> Result<Self> {
+        cx.check(at, Self::SIZE)?;
         Ok(TransformSummary {
             records_in: <u64>::load(cx, at + 0)?,
             records_out: <u64>::load(cx, at + 8)?,
@@ -731,11 +763,13 @@ impl Canon for Batch {
         })
     }
     fn store<T>(&self, cx: &mut Cx<'_, T>, at: u32) -> Result<()> {
+        cx.check(at, Self::SIZE)?;
         self.stream_name.store(cx, at + 0)?;
         self.ipc.store(cx, at + 8)?;
         Ok(())
     }
     fn load<T>(cx: &Cx<'_, T>, at: u32) -> Result<Self> {
+        cx.check(at, Self::SIZE)?;
         Ok(Batch {
             stream_name: <String>::load(cx, at + 0)?,
             ipc: <Vec<u8>>::load(cx, at + 8)?,
@@ -775,6 +809,7 @@ impl Canon for Frame {
         })
     }
     fn store<T>(&self, cx: &mut Cx<'_, T>, at: u32) -> Result<()> {
+        cx.check(at, Self::SIZE)?;
         match self {
             Frame::Data(v) => {
                 canon::store_discriminant(cx, at, 1, 0)?;
@@ -785,6 +820,7 @@ impl Canon for Frame {
         Ok(())
     }
     fn load<T>(cx: &Cx<'_, T>, at: u32) -> Result<Self> {
+        cx.check(at, Self::SIZE)?;
         let disc = canon::discriminant(canon::load_discriminant(cx, at, 1)?, 2, "frame")?;
         Ok(match disc {
             0 => Frame::Data(<Batch>::load(cx, at + 4)?),
