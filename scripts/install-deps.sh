@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing Rapidbyte needs on Debian: a C compiler
 # (SQLite is compiled in), PostgreSQL (server binaries for the tests' throwaway
-# clusters), the Rust wasm32-wasip2 target, rustfmt and clippy, and the
+# clusters), the Rust wasm32-wasip2 and wasm32-wasip1 targets, rustfmt and clippy, and the
 # component toolchains of the Python and JavaScript connectors
 # (componentize-py from PyPI, componentize-js from npm) under
 # $RAPIDBYTE_TOOLS (default ~/.cache/rapidbyte-tools).
