@@ -1,13 +1,18 @@
 //! `dest-file`: writes each stream to `<path>/<schema>/<stream>.<ext>` as
 //! Parquet (default), CSV or JSONL, in `append` or `replace` mode.
 //!
-//! Crash safety: rows go to a hidden temporary file next to the target,
+//! Crash safety: rows go to a hidden working file next to the target,
 //! which is synced and renamed over the target at every checkpoint and at
 //! the end of the stream. A crash leaves either the old file or the new
-//! one, never half of one; a stale temporary file is removed on the next
-//! run.
+//! one, never half of one; stale working files are removed on the next
+//! run. The previous version of the target is reused as the next working
+//! file, so a checkpoint costs time proportional to the new rows only
+//! (see `output.rs`).
 
 mod output;
+mod parquet_out;
+#[cfg(test)]
+mod tests;
 
 use rapidbyte_guest_sdk::prelude::*;
 use rapidbyte_guest_sdk::{ipc, log};
@@ -106,12 +111,26 @@ impl Destination for FileDestination {
             }
         }
         out.commit()?;
+        let stats = out.stats();
         log::info(&format!(
-            "stream `{}`: wrote {} rows to {}",
+            "stream `{}`: wrote {} rows to {} ({} commits, {} bytes of new data, {} bytes copied, {} bytes of footers)",
             request.stream_name,
             input.records(),
-            out.target().display()
+            out.target().display(),
+            stats.commits,
+            stats.data_written,
+            stats.copied,
+            stats.footer_written
         ));
+        let target = out.target().to_path_buf();
+        if let Err(e) = out.close() {
+            // Every row is in the target already; the next run removes it.
+            log::warn(&format!(
+                "stream `{}`: a working file next to {} was not removed: {e}",
+                request.stream_name,
+                target.display()
+            ));
+        }
         Ok(input.summary())
     }
 }
