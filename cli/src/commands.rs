@@ -2,13 +2,15 @@
 //! whose kind decides the code (see [`exit_code_for`]).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use rapidbyte_conformance::fixtures;
 use rapidbyte_host::pipeline::{self, PipelineError, Prepared};
-use rapidbyte_host::registry::{self, rapidbyte_home, ConnectorKind};
+use rapidbyte_host::registry::{self, ConnectorKind};
 use rapidbyte_host::runtime::Runtime;
-use rapidbyte_host::state::{SqliteState, StateBackend};
+use rapidbyte_host::settings::Settings;
+use rapidbyte_host::state::{self, StateBackend, StateLocation};
 use rapidbyte_host::{ConfigError, PipelineConfig};
 
 use crate::output;
@@ -37,8 +39,38 @@ pub fn exit_code_for(e: &anyhow::Error) -> u8 {
     }
 }
 
-fn runtime() -> Result<Runtime> {
-    Ok(Runtime::new(&rapidbyte_home())?)
+/// The settings this process runs with, from its environment: the one
+/// place the environment is read (besides `${VAR}` in pipeline files).
+pub fn settings() -> Settings {
+    let home = std::env::var_os("RAPIDBYTE_HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(std::env::temp_dir)
+                .join(".rapidbyte")
+        });
+    let path = std::env::var_os("RAPIDBYTE_CONNECTOR_PATH")
+        .map(|p| {
+            std::env::split_paths(&p)
+                .filter(|d| !d.as_os_str().is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    Settings::new(home).with_connector_path(path)
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+fn load(path: &Path) -> Result<PipelineConfig> {
+    Ok(PipelineConfig::load(path, &env)?)
+}
+
+fn runtime(settings: &Settings) -> Result<Runtime> {
+    Ok(Runtime::new(&settings.home)?)
 }
 
 fn pipeline_files(path: &Path) -> Result<Vec<PathBuf>> {
@@ -61,17 +93,22 @@ fn pipeline_files(path: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// `rapidbyte run`.
-pub fn run(path: &Path) -> Result<u8> {
+pub fn run(path: &Path, json: bool) -> Result<u8> {
     let files = pipeline_files(path)?;
     let configs = files
         .iter()
-        .map(|f| PipelineConfig::load(f))
+        .map(|f| load(f))
         .collect::<Result<Vec<_>, _>>()?;
-    let runtime = runtime()?;
+    let settings = settings();
+    let runtime = runtime(&settings)?;
     let mut ok = true;
     for config in &configs {
-        let report = pipeline::run(config, &runtime)?;
-        output::print_report(&report);
+        let report = pipeline::run(config, &runtime, &settings)?;
+        if json {
+            println!("{}", serde_json::to_string(&output::report_json(&report))?);
+        } else {
+            output::print_report(&report);
+        }
         ok &= report.success();
     }
     Ok(if ok { 0 } else { EXIT_FAILURE })
@@ -79,10 +116,11 @@ pub fn run(path: &Path) -> Result<u8> {
 
 /// `rapidbyte check`.
 pub fn check(path: &Path) -> Result<u8> {
-    let config = PipelineConfig::load(path)?;
+    let config = load(path)?;
     println!("[OK] {}: configuration is valid", path.display());
-    let runtime = runtime()?;
-    let prepared = Prepared::new(&config, &runtime)?;
+    let settings = settings();
+    let runtime = runtime(&settings)?;
+    let prepared = Prepared::new(&config, &runtime, &settings)?;
     let (src, dst) = prepared.validate()?;
     let mut ok = true;
     for (side, reference, v) in [
@@ -106,8 +144,8 @@ pub fn check(path: &Path) -> Result<u8> {
         .map(|r| format!("last sync {} ({})", r.started_at, r.status))
         .unwrap_or_else(|| "never synced".into());
     println!(
-        "[OK] state backend (sqlite): {}, {last}",
-        config.state_path().display()
+        "[OK] state backend: {}, {last}",
+        StateLocation::of(&config, &settings).describe()
     );
     Ok(if ok { 0 } else { EXIT_FAILURE })
 }
@@ -140,8 +178,9 @@ fn read_config(path: Option<&Path>) -> Result<(serde_json::Value, PathBuf)> {
 /// `rapidbyte discover`.
 pub fn discover(connector: &str, config: Option<&Path>, json: bool) -> Result<u8> {
     let (cfg, base) = read_config(config)?;
-    let runtime = runtime()?;
-    let catalog = pipeline::discover_connector(&runtime, connector, &cfg, &base)?;
+    let settings = settings();
+    let runtime = runtime(&settings)?;
+    let catalog = pipeline::discover_connector(&runtime, &settings, connector, &cfg, &base)?;
     output::print_catalog(&catalog, json)?;
     Ok(0)
 }
@@ -189,17 +228,18 @@ pub fn init(dir: &Path) -> Result<u8> {
     Ok(0)
 }
 
-fn open_state(path: &Path) -> Result<(PipelineConfig, SqliteState)> {
-    let config = PipelineConfig::load(path)?;
-    let state = SqliteState::open(&config.state_path())?;
-    Ok((config, state))
+fn open_state(path: &Path) -> Result<(PipelineConfig, StateLocation, Arc<dyn StateBackend>)> {
+    let config = load(path)?;
+    let location = StateLocation::of(&config, &settings());
+    let state = state::open(&location)?;
+    Ok((config, location, state))
 }
 
 /// `rapidbyte state show`.
 pub fn state_show(path: &Path) -> Result<u8> {
-    let (config, state) = open_state(path)?;
+    let (config, location, state) = open_state(path)?;
     let pipeline = &config.spec.pipeline;
-    println!("State backend: sqlite ({})", config.state_path().display());
+    println!("State backend: {}", location.describe());
     let cursors = state.list_cursors(pipeline)?;
     let runs = state.recent_runs(pipeline, 20)?;
     output::print_state(&cursors, &runs);
@@ -208,7 +248,7 @@ pub fn state_show(path: &Path) -> Result<u8> {
 
 /// `rapidbyte state reset`.
 pub fn state_reset(path: &Path, stream: Option<&str>) -> Result<u8> {
-    let (config, state) = open_state(path)?;
+    let (config, _, state) = open_state(path)?;
     let n = state.reset(&config.spec.pipeline, stream)?;
     match stream {
         Some(s) => {
@@ -238,8 +278,9 @@ pub struct ConformanceArgs<'a> {
 /// `rapidbyte conformance`: exit 0 only if every applicable check passed.
 pub fn conformance(args: &ConformanceArgs) -> Result<u8> {
     let (config, base) = read_config(args.config)?;
+    let settings = settings();
     let resolve = |reference: &str| {
-        registry::resolve(reference, Some(&base)).map_err(|e| UsageError(e.to_string()))
+        registry::resolve(reference, Some(&base), &settings).map_err(|e| UsageError(e.to_string()))
     };
     let connector = resolve(args.connector)?;
     let mut paired = match args.paired {
@@ -279,7 +320,7 @@ pub fn conformance(args: &ConformanceArgs) -> Result<u8> {
         }
     };
     options.paired = paired;
-    let runtime = runtime()?;
+    let runtime = runtime(&settings)?;
     let report = rapidbyte_conformance::run(&runtime, &connector, &options);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report.to_json())?);

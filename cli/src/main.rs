@@ -32,6 +32,10 @@ enum Command {
     Run {
         /// A pipeline YAML file or a directory of them.
         path: PathBuf,
+        /// Print the run summary as JSON (one object per pipeline) instead
+        /// of the table.
+        #[arg(long)]
+        json: bool,
     },
     /// Validate a pipeline: configuration, connectors, credentials, streams.
     Check {
@@ -115,8 +119,9 @@ fn main() -> ExitCode {
         }
     };
     logging::init();
+    rapidbyte_host::ipc::install_panic_hook();
     let result = match cli.command {
-        Command::Run { path } => commands::run(&path),
+        Command::Run { path, json } => commands::run(&path, json),
         Command::Check { path } => commands::check(&path),
         Command::Discover {
             connector,

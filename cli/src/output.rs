@@ -4,6 +4,7 @@ use anyhow::Result;
 use rapidbyte_host::pipeline::{decode_schema, PipelineReport};
 use rapidbyte_host::runtime::bindings::sync_mode_name;
 use rapidbyte_host::runtime::bindings::types::{Catalog, ValidationResult, ValidationStatus};
+use rapidbyte_host::runtime::escape;
 use rapidbyte_host::state::{CursorRow, RunRow};
 
 fn thousands(n: u64) -> String {
@@ -41,7 +42,7 @@ pub fn print_report(r: &PipelineReport) {
         println!(
             "  {:<6} {:<24} {:<13} {:>12} {:>12} {:>9.2} {:>12} {:>10}",
             if s.error.is_none() { "OK" } else { "FAILED" },
-            s.name,
+            escape(&s.name, 200),
             s.sync_mode,
             thousands(s.records_written),
             mib(s.bytes),
@@ -60,6 +61,37 @@ pub fn print_report(r: &PipelineReport) {
             mib(rss)
         );
     }
+}
+
+/// The run summary as JSON: per stream its counts and, when it failed, the
+/// structured failure (kind, category, code, message, retryable, details).
+pub fn report_json(r: &PipelineReport) -> serde_json::Value {
+    let streams: Vec<serde_json::Value> = r
+        .streams
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "name": s.name,
+                "status": if s.error.is_none() { "ok" } else { "failed" },
+                "sync_mode": s.sync_mode,
+                "records_read": s.records_read,
+                "records_written": s.records_written,
+                "bytes": s.bytes,
+                "seconds": s.duration.as_secs_f64(),
+                "peak_memory": s.peak_memory,
+                "checkpoints": s.checkpoints,
+                "error": s.failure,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "pipeline": r.pipeline,
+        "success": r.success(),
+        "seconds": r.duration.as_secs_f64(),
+        "peak_rss": r.peak_rss,
+        "state": r.state_path.display().to_string(),
+        "streams": streams,
+    })
 }
 
 /// One `check` line per connector; returns whether it passed.

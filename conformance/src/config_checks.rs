@@ -33,9 +33,11 @@ fn judge(p: &Probe, want: &[&str]) -> Option<String> {
     match p {
         Probe::HostRejected(_) | Probe::Answered(_) => None,
         Probe::Failed(f) => match &f.kind {
-            FailureKind::Error { category, .. } if want.contains(&category.as_str()) => None,
-            FailureKind::Error { category, code, .. } => Some(format!(
-                "returned a `{category}/{code}` error where a {} error was expected",
+            FailureKind::Error(e) if want.contains(&e.category.as_str()) => None,
+            FailureKind::Error(e) => Some(format!(
+                "returned a `{}/{}` error where a {} error was expected",
+                e.category,
+                e.code,
                 want.join(" or ")
             )),
             _ => Some(format!("trapped instead of returning an error: {f}")),
@@ -166,7 +168,7 @@ pub fn run(h: &Harness, report: &mut Report, config_given: bool) {
             let p = h.validate(&Value::Object(c));
             match &p {
                 Probe::Failed(f)
-                    if matches!(&f.kind, FailureKind::Error { category, .. } if category == "auth") =>
+                    if matches!(&f.kind, FailureKind::Error(e) if e.category == "auth") =>
                 {
                     report.pass("config.wrong_credentials", format!("refused: {f}"))
                 }

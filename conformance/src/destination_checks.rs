@@ -4,10 +4,8 @@
 //! read back identical.
 
 use std::collections::BTreeMap;
-use std::io::Cursor;
 
 use arrow_array::RecordBatch;
-use arrow_ipc::reader::StreamReader;
 use rapidbyte_host::runtime::bindings::types::{
     MergeSpec, StreamSelection, SyncMode, WriteMode, WriteRequest,
 };
@@ -26,6 +24,8 @@ fn frames(stream: &str) -> Result<Vec<Frame>, String> {
                 key: stream.to_string(),
                 cursor_field: None,
                 value: format!("{{\"conformance\":{i}}}"),
+                share: 0,
+                seq: i as u64 - 1,
             }));
         }
         out.push(Frame::Data {
@@ -157,10 +157,8 @@ fn read_back(paired: &Harness, stream: &str) -> Result<Vec<RecordBatch>, String>
     out.result.map_err(|e| format!("paired read: {e}"))?;
     let mut batches = Vec::new();
     for ipc in &out.kept {
-        let reader = StreamReader::try_new(Cursor::new(ipc), None).map_err(|e| e.to_string())?;
-        for b in reader {
-            batches.push(b.map_err(|e| e.to_string())?);
-        }
+        batches
+            .push(rapidbyte_host::ipc::decode_frame(ipc.clone(), None).map_err(|e| e.to_string())?);
     }
     Ok(batches)
 }

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arrow_schema::SchemaRef;
+use rapidbyte_host::pipeline::commit::{Committer, PipelineState};
 use rapidbyte_host::registry::ConnectorRef;
 use rapidbyte_host::runtime::bindings::types::{
     ReadRequest, ReadSummary, StreamSelection, ValidationResult, WriteRequest, WriteSummary,
@@ -16,7 +17,7 @@ use rapidbyte_host::runtime::{
     ConnectorFailure, DestinationInstance, Frame, HostContext, Inbox, InstanceLimits,
     LoadedComponent, Outbox, Progress, Role, Runtime, SourceInstance,
 };
-use rapidbyte_host::state::{SqliteState, StateBackend};
+use rapidbyte_host::state::{self, StateBackend, StateLocation};
 
 /// What a probe of `validate` (or `init`) came to.
 pub enum Probe {
@@ -142,8 +143,8 @@ impl<'a> Harness<'a> {
             .load(&connector.wasm)
             .map_err(|e| format!("{}: {e}", connector.wasm.display()))?;
         let state_dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let state =
-            SqliteState::open(&state_dir.path().join("state.db")).map_err(|e| e.to_string())?;
+        let state = state::open(&StateLocation::Sqlite(state_dir.path().join("state.db")))
+            .map_err(|e| e.to_string())?;
         Ok(Harness {
             runtime,
             connector,
@@ -151,7 +152,7 @@ impl<'a> Harness<'a> {
             config,
             project_dir,
             limits,
-            state: Arc::new(state),
+            state,
             denied: Arc::default(),
             _state_dir: state_dir,
         })
@@ -186,7 +187,7 @@ impl<'a> Harness<'a> {
             connector: self.name().to_string(),
             stream: stream.map(str::to_string),
             role,
-            state: Some(self.state.clone()),
+            state: Some(Arc::new(PipelineState::new(self.state.clone(), pipeline))),
             progress,
         }
     }
@@ -257,6 +258,7 @@ impl<'a> Harness<'a> {
             stream: selection.name.clone(),
             schema: Some(schema),
             cursor_field: selection.cursor_field.clone(),
+            share: 0,
         };
         let ctx = self.context(pipeline, Some(&selection.name), role, progress.clone());
         let mut emitted = 0;
@@ -294,8 +296,10 @@ impl<'a> Harness<'a> {
     /// paired source's for read-back).
     pub fn write(&self, pipeline: &str, request: WriteRequest, frames: Vec<Frame>) -> WriteOutcome {
         let progress = Arc::new(Progress::default());
+        let committer = Arc::new(Committer::new(self.state.clone(), pipeline, 1));
         let role = Role::Destination {
             inbox: Arc::new(Feed::new(frames)),
+            acks: committer.clone(),
         };
         let ctx = self.context(pipeline, Some(&request.stream_name), role, progress.clone());
         let mut delivered = 0;
@@ -313,7 +317,7 @@ impl<'a> Harness<'a> {
         WriteOutcome {
             result,
             delivered,
-            checkpoints: progress.checkpoints.load(Ordering::Relaxed),
+            checkpoints: committer.committed(),
             peak_memory,
         }
     }

@@ -12,9 +12,11 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod ipc;
 pub mod pipeline;
 pub mod registry;
 pub mod runtime;
+pub mod settings;
 pub mod state;
 pub mod telemetry;
 

@@ -35,6 +35,7 @@ use arrow_array::RecordBatch;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use rapidbyte_host::pipeline::{self, PipelineError, PipelineReport};
 use rapidbyte_host::runtime::Runtime;
+use rapidbyte_host::settings::Settings;
 use rapidbyte_host::PipelineConfig;
 
 /// The cargo target directory these tests were built into.
@@ -67,26 +68,26 @@ pub fn test_components_dir() -> PathBuf {
     staged("rapidbyte-test-components")
 }
 
-/// Sets the process environment the engine reads (once per process).
-pub fn init_env() {
-    static ONCE: OnceLock<()> = OnceLock::new();
-    ONCE.get_or_init(|| {
+/// The settings tests run the engine with: a home under the target
+/// directory, and the staged bundled connectors on the connector path.
+pub fn settings() -> &'static Settings {
+    static SETTINGS: OnceLock<Settings> = OnceLock::new();
+    SETTINGS.get_or_init(|| {
         let home = target_dir().join("rapidbyte-test-home");
         std::fs::create_dir_all(&home).expect("test home");
-        // SAFETY: called once, before any thread of this process reads the
-        // environment through the engine.
-        unsafe {
-            std::env::set_var("RAPIDBYTE_HOME", &home);
-            std::env::set_var("RAPIDBYTE_CONNECTOR_PATH", connectors_dir());
-        }
-    });
+        Settings::new(home).with_connector_path(vec![connectors_dir()])
+    })
+}
+
+/// Looks `${VAR}` up in the test process's environment.
+pub fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
 }
 
 /// One engine per test process.
 pub fn runtime() -> &'static Runtime {
     static RT: OnceLock<Runtime> = OnceLock::new();
-    init_env();
-    RT.get_or_init(|| Runtime::new(&target_dir().join("rapidbyte-test-home")).expect("runtime"))
+    RT.get_or_init(|| Runtime::new(&settings().home).expect("runtime"))
 }
 
 /// A throwaway project directory (with `rapidbyte.toml`).
@@ -103,7 +104,6 @@ impl Default for Project {
 impl Project {
     /// A new empty project.
     pub fn new() -> Self {
-        init_env();
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("rapidbyte.toml"), "").expect("rapidbyte.toml");
         Project { dir }
@@ -137,16 +137,16 @@ impl Project {
     /// Writes `pipeline.yaml` and loads it.
     pub fn pipeline(&self, yaml: &str) -> PipelineConfig {
         let p = self.write("pipeline.yaml", yaml);
-        PipelineConfig::load(&p).unwrap_or_else(|e| panic!("pipeline should load: {e}"))
+        PipelineConfig::load(&p, &env).unwrap_or_else(|e| panic!("pipeline should load: {e}"))
     }
 
     /// The error that loading, preparing or starting `yaml` fails with;
     /// panics if it starts.
     pub fn start_error(&self, yaml: &str) -> String {
         let p = self.write("pipeline.yaml", yaml);
-        match PipelineConfig::load(&p) {
+        match PipelineConfig::load(&p, &env) {
             Err(e) => e.to_string(),
-            Ok(config) => match pipeline::run(&config, runtime()) {
+            Ok(config) => match pipeline::run(&config, runtime(), settings()) {
                 Err(e) => e.to_string(),
                 Ok(_) => panic!("the pipeline was expected not to start"),
             },
@@ -156,7 +156,7 @@ impl Project {
     /// Runs a pipeline YAML through the engine.
     pub fn run(&self, yaml: &str) -> Result<PipelineReport, PipelineError> {
         let config = self.pipeline(yaml);
-        pipeline::run(&config, runtime())
+        pipeline::run(&config, runtime(), settings())
     }
 
     /// Runs and asserts every stream succeeded.

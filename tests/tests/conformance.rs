@@ -7,10 +7,11 @@ use std::path::Path;
 use rapidbyte_conformance::{Options, Report, Status};
 use rapidbyte_host::registry;
 use rapidbyte_tests::pg::{PgCluster, PASSWORD};
-use rapidbyte_tests::{connectors_dir, runtime, test_components_dir};
+use rapidbyte_tests::{connectors_dir, runtime, settings, test_components_dir};
 
 fn suite(component: &Path, config: serde_json::Value, options: Options) -> Report {
-    let connector = registry::resolve(&component.display().to_string(), None).expect("resolves");
+    let connector =
+        registry::resolve(&component.display().to_string(), None, settings()).expect("resolves");
     rapidbyte_conformance::run(
         runtime(),
         &connector,
@@ -140,7 +141,7 @@ fn the_file_connectors_conform() {
         // The hook appended two rows; start the next variant afresh.
         std::fs::write(data.join("items.csv"), &csv).unwrap();
 
-        let paired = registry::resolve(&source.display().to_string(), None).unwrap();
+        let paired = registry::resolve(&source.display().to_string(), None, settings()).unwrap();
         let out = dir.path().join(format!("out{suffix}"));
         let report = suite(
             &connectors_dir().join(format!("dest-file{suffix}")),
@@ -225,6 +226,7 @@ fn the_postgres_connectors_conform() {
                 .display()
                 .to_string(),
             None,
+            settings(),
         )
         .unwrap();
         let mut dst = conn("src");

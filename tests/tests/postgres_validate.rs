@@ -5,7 +5,7 @@
 use rapidbyte_host::pipeline::Prepared;
 use rapidbyte_host::runtime::bindings::types::ValidationStatus;
 use rapidbyte_tests::pg::{PgCluster, PASSWORD};
-use rapidbyte_tests::{runtime, Project};
+use rapidbyte_tests::{runtime, settings, Project};
 
 fn pipeline(pg: &PgCluster, user: &str, source_extra: &str, dest_extra: &str) -> String {
     let conn = rapidbyte_tests::pg_connection(pg, user);
@@ -31,7 +31,7 @@ fn check_names_missing_privileges_schemas_and_tls() {
     let p = Project::new();
     let check = |yaml: &str| {
         let config = p.pipeline(yaml);
-        let prepared = Prepared::new(&config, runtime()).expect("prepares");
+        let prepared = Prepared::new(&config, runtime(), settings()).expect("prepares");
         prepared.validate().expect("validates")
     };
 
@@ -119,7 +119,7 @@ fn check_names_missing_privileges_schemas_and_tls() {
 
     // TLS required: refused up front, saying what to do.
     let config = p.pipeline(&pipeline(&pg, "postgres", "    sslmode: require\n", ""));
-    let err = Prepared::new(&config, runtime())
+    let err = Prepared::new(&config, runtime(), settings())
         .err()
         .map(|e| e.to_string())
         .expect("sslmode require is refused");

@@ -8,7 +8,7 @@ use rapidbyte_host::registry;
 use rapidbyte_host::runtime::{Code, RuntimeError};
 use rapidbyte_tests::pg::PgCluster;
 use rapidbyte_tests::pg_checksum as checksum;
-use rapidbyte_tests::{connectors_dir, i64_column, runtime, Project};
+use rapidbyte_tests::{connectors_dir, i64_column, runtime, settings, Project};
 
 #[test]
 fn the_wasmedge_builds_are_core_modules() {
@@ -24,6 +24,7 @@ fn the_wasmedge_builds_are_core_modules() {
                 .display()
                 .to_string(),
             None,
+            settings(),
         )
         .expect("staged");
         let loaded = runtime().load(&connector.wasm).expect("loads");

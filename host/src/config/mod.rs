@@ -243,6 +243,9 @@ impl ResourcesSpec {
 fn default_max_memory() -> ByteSize {
     ByteSize(256 << 20)
 }
+/// The largest `resources.max_batch_bytes` accepted.
+pub const MAX_BATCH_BYTES: u64 = 64 << 20;
+
 fn default_max_batch_bytes() -> ByteSize {
     ByteSize(64 << 20)
 }
@@ -342,13 +345,14 @@ impl<'de> Deserialize<'de> for HumanDuration {
 }
 
 impl PipelineConfig {
-    /// Reads, substitutes `${ENV}` and validates a pipeline file.
-    pub fn load(file: &Path) -> Result<Self, ConfigError> {
+    /// Reads a pipeline file, substitutes `${VAR}` with what `env` says
+    /// (the CLI passes the process environment) and validates it.
+    pub fn load(file: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(file).map_err(|source| ConfigError::Io {
             file: file.to_path_buf(),
             source,
         })?;
-        Self::from_yaml(file, &text, &|name| std::env::var(name).ok())
+        Self::from_yaml(file, &text, env)
     }
 
     /// Parses `text` as if read from `file`, looking environment variables
@@ -403,12 +407,12 @@ impl PipelineConfig {
     }
 
     /// The SQLite state file this pipeline uses: `state.connection`, else
-    /// `.rapidbyte/state.db` in the project, else `$RAPIDBYTE_HOME/state.db`.
-    pub fn state_path(&self) -> PathBuf {
+    /// `.rapidbyte/state.db` in the project, else `<home>/state.db`.
+    pub fn state_path(&self, settings: &crate::settings::Settings) -> PathBuf {
         match &self.spec.state.connection {
             Some(c) => self.resolve_path(c.strip_prefix("sqlite://").unwrap_or(c)),
             None if self.in_project => self.project_dir.join(".rapidbyte").join("state.db"),
-            None => crate::registry::rapidbyte_home().join("state.db"),
+            None => settings.home.join("state.db"),
         }
     }
 }
@@ -490,6 +494,12 @@ fn validate(spec: &PipelineSpec) -> Result<(), (String, String)> {
     if r.max_batch_bytes.0 < 1024 {
         return err("resources.max_batch_bytes", "must be at least 1kb");
     }
+    if r.max_batch_bytes.0 > MAX_BATCH_BYTES {
+        return err(
+            "resources.max_batch_bytes",
+            "must be at most 64mb: a batch crosses between a connector and the host in one copy, and larger copies exceed the runtime's limit; smaller batches lose nothing in throughput",
+        );
+    }
     if r.max_memory.0 < (16 << 20) {
         return err("resources.max_memory", "must be at least 16mb");
     }
@@ -551,6 +561,16 @@ mod tests {
             m.contains("destination.write_mode") && m.contains("overwrite"),
             "{m}"
         );
+    }
+
+    #[test]
+    fn batches_above_the_copy_limit_are_refused() {
+        let m = message(&OK.replace("max_batch_bytes: 1mb", "max_batch_bytes: 1gb"));
+        assert!(
+            m.contains("resources.max_batch_bytes") && m.contains("at most 64mb"),
+            "{m}"
+        );
+        assert!(load(&OK.replace("max_batch_bytes: 1mb", "max_batch_bytes: 64mb")).is_ok());
     }
 
     #[test]

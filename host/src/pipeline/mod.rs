@@ -1,8 +1,11 @@
-//! Running a pipeline: for each stream, a source instance and a destination
-//! instance run concurrently, joined by a byte-bounded channel; streams run
-//! in parallel up to `resources.parallelism`.
+//! Running a pipeline: each stream is a graph of stages (source shares,
+//! destination; transforms and taps join as middle layers) joined by
+//! byte-bounded channels, with a committer at its end; streams run in
+//! parallel up to `resources.parallelism`.
 
 pub mod channel;
+pub mod commit;
+pub mod graph;
 mod prepare;
 mod stream;
 
@@ -13,6 +16,7 @@ pub use prepare::{decode_schema, discover_connector, Prepared, SelectedStream};
 
 use crate::config::PipelineConfig;
 use crate::runtime::Runtime;
+use crate::settings::Settings;
 
 /// Errors that stop a pipeline before any stream runs (exit code 2 in the
 /// CLI): configuration, connectors, sandbox grants, state database.
@@ -51,8 +55,10 @@ pub struct StreamReport {
     pub peak_memory: u64,
     /// Checkpoints committed to the state database.
     pub checkpoints: u64,
-    /// Why it failed, if it did.
+    /// Why it failed, if it did (the whole message).
     pub error: Option<String>,
+    /// The failure as data: kind, category, code, retryable, details.
+    pub failure: Option<crate::runtime::ErrorInfo>,
 }
 
 impl StreamReport {
@@ -90,15 +96,19 @@ impl PipelineReport {
 }
 
 /// Runs every selected stream of `config`.
-pub fn run(config: &PipelineConfig, runtime: &Runtime) -> Result<PipelineReport, PipelineError> {
+pub fn run(
+    config: &PipelineConfig,
+    runtime: &Runtime,
+    settings: &Settings,
+) -> Result<PipelineReport, PipelineError> {
     let start = std::time::Instant::now();
-    let prepared = Prepared::new(config, runtime)?;
+    let prepared = Prepared::new(config, runtime, settings)?;
     let streams = prepared.run_all();
     Ok(PipelineReport {
         pipeline: config.spec.pipeline.clone(),
         streams,
         duration: start.elapsed(),
         peak_rss: crate::telemetry::peak_rss_bytes(),
-        state_path: config.state_path(),
+        state_path: config.state_path(settings),
     })
 }

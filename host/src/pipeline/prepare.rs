@@ -1,11 +1,9 @@
 //! Everything resolved before data moves: connectors, grants, the catalog
 //! and the stream selections.
 
-use std::io::Cursor;
 use std::path::Path;
 use std::sync::Arc;
 
-use arrow_ipc::reader::StreamReader;
 use arrow_schema::SchemaRef;
 
 use super::PipelineError;
@@ -19,7 +17,8 @@ use crate::runtime::sandbox::{self, Grant};
 use crate::runtime::{
     DestinationInstance, HostContext, InstanceLimits, LoadedComponent, Runtime, SourceInstance,
 };
-use crate::state::{SqliteState, StateBackend};
+use crate::settings::Settings;
+use crate::state::{self, StateBackend, StateLocation};
 
 /// One stream, ready to run.
 #[derive(Debug, Clone)]
@@ -67,13 +66,14 @@ pub struct Prepared<'a> {
 
 fn load_side(
     runtime: &Runtime,
+    settings: &Settings,
     reference: &str,
     config: &serde_json::Value,
     (use_at, config_at): (&str, &str),
     want: ConnectorKind,
     project_dir: &Path,
 ) -> Result<Side, PipelineError> {
-    let connector = registry::resolve(reference, Some(project_dir))
+    let connector = registry::resolve(reference, Some(project_dir), settings)
         .map_err(|e| PipelineError::Config(format!("`{use_at}`: {e}")))?;
     let m = &connector.manifest;
     m.check_config(config, config_at)
@@ -112,18 +112,21 @@ fn load_side(
 
 /// Decodes the schema bytes of a catalog entry.
 pub fn decode_schema(bytes: &[u8]) -> Result<SchemaRef, String> {
-    StreamReader::try_new(Cursor::new(bytes), None)
-        .map(|r| r.schema())
-        .map_err(|e| format!("invalid Arrow schema in the catalog: {e}"))
+    crate::ipc::read_schema(bytes).map_err(|e| format!("invalid Arrow schema in the catalog: {e}"))
 }
 
 impl<'a> Prepared<'a> {
     /// Resolves connectors, opens the state, discovers and selects streams.
-    pub fn new(config: &'a PipelineConfig, runtime: &'a Runtime) -> Result<Self, PipelineError> {
+    pub fn new(
+        config: &'a PipelineConfig,
+        runtime: &'a Runtime,
+        settings: &Settings,
+    ) -> Result<Self, PipelineError> {
         let spec = &config.spec;
         let dir = &config.project_dir;
         let source = load_side(
             runtime,
+            settings,
             &spec.source.use_,
             &spec.source.config,
             ("source.use", "source.config"),
@@ -132,13 +135,14 @@ impl<'a> Prepared<'a> {
         )?;
         let destination = load_side(
             runtime,
+            settings,
             &spec.destination.use_,
             &spec.destination.config,
             ("destination.use", "destination.config"),
             ConnectorKind::Destination,
             dir,
         )?;
-        let state: Arc<dyn StateBackend> = Arc::new(SqliteState::open(&config.state_path())?);
+        let state = state::open(&StateLocation::of(config, settings))?;
         let limits = InstanceLimits {
             max_memory: usize::try_from(spec.resources.max_memory.0).unwrap_or(usize::MAX),
             timeout: spec.resources.timeout.0,
@@ -191,7 +195,7 @@ impl<'a> Prepared<'a> {
             self.runtime,
             &self.source.component,
             &self.source.grant,
-            self.limits,
+            self.limits.for_control(),
             ctx,
         )?;
         src.init(&self.source.config_json)?;
@@ -214,7 +218,7 @@ impl<'a> Prepared<'a> {
             self.runtime,
             &self.destination.component,
             &self.destination.grant,
-            self.limits,
+            self.limits.for_control(),
             ctx,
         )?;
         let dst = dst.validate(&self.destination.config_json)?;
@@ -401,12 +405,14 @@ fn column_names(schema: &SchemaRef) -> String {
 /// catalog (sources only).
 pub fn discover_connector(
     runtime: &Runtime,
+    settings: &Settings,
     reference: &str,
     config: &serde_json::Value,
     project_dir: &Path,
 ) -> Result<Catalog, PipelineError> {
     let side = load_side(
         runtime,
+        settings,
         reference,
         config,
         ("connector", "--config"),
@@ -418,7 +424,7 @@ pub fn discover_connector(
         runtime,
         &side.component,
         &side.grant,
-        InstanceLimits::default(),
+        InstanceLimits::default().for_control(),
         ctx,
     )?;
     src.init(&side.config_json)?;

@@ -1,26 +1,21 @@
-//! One stream: source and destination instances on their own threads,
-//! joined by a [`ByteChannel`], with the run recorded in the state.
+//! One stream: its stage graph (source shares, destination), the committer
+//! at its end, and the run recorded in the state.
 
 use std::collections::VecDeque;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use super::channel::ByteChannel;
+use super::commit::{Committer, PipelineState};
+use super::graph::{Graph, Ports, StageFn, StageOutput};
 use super::prepare::{Prepared, SelectedStream};
 use super::StreamReport;
 use crate::runtime::bindings::sync_mode_name;
 use crate::runtime::bindings::types::{Partition, ReadRequest, StreamSelection, WriteRequest};
 use crate::runtime::{
-    ConnectorFailure, DestinationInstance, HostContext, Progress, Role, SourceInstance,
+    Acks, ConnectorFailure, DestinationInstance, ErrorInfo, FailureKind, HostContext, Inbox,
+    Outbox, Progress, Role, SourceInstance,
 };
 use crate::state::{RunOutcome, RunStatus};
-
-struct SideResult {
-    rows: u64,
-    bytes: u64,
-    peak_memory: usize,
-}
 
 impl Prepared<'_> {
     /// Runs every selected stream, `resources.parallelism` at a time, and
@@ -60,12 +55,13 @@ impl Prepared<'_> {
         role: Role,
         progress: Arc<Progress>,
     ) -> HostContext {
+        let pipeline = &self.config.spec.pipeline;
         HostContext {
-            pipeline: self.config.spec.pipeline.clone(),
+            pipeline: pipeline.clone(),
             connector: connector.to_string(),
             stream: Some(stream.to_string()),
             role,
-            state: Some(self.state.clone()),
+            state: Some(Arc::new(PipelineState::new(self.state.clone(), pipeline))),
             progress,
         }
     }
@@ -73,19 +69,20 @@ impl Prepared<'_> {
     fn source_side(
         &self,
         stream: &SelectedStream,
-        channel: Arc<ByteChannel>,
+        outbox: Arc<dyn Outbox>,
         partition: Option<Partition>,
-    ) -> Result<SideResult, ConnectorFailure> {
+    ) -> Result<StageOutput, ConnectorFailure> {
         let name = &stream.selection.name;
         let selection = StreamSelection {
             partition,
             ..stream.selection.clone()
         };
         let role = Role::Source {
-            outbox: channel,
+            outbox,
             stream: name.clone(),
             schema: Some(stream.schema.clone()),
             cursor_field: stream.selection.cursor_field.clone(),
+            share: partition.map(|p| p.index).unwrap_or(0),
         };
         let ctx = self.context(
             &self.source.connector.manifest.name,
@@ -109,7 +106,7 @@ impl Prepared<'_> {
         if claimed != rows {
             tracing::warn!(stream = %name, claimed, counted = rows, "source summary disagrees with the rows it emitted");
         }
-        Ok(SideResult {
+        Ok(StageOutput {
             rows,
             bytes,
             peak_memory: src.peak_memory(),
@@ -119,16 +116,16 @@ impl Prepared<'_> {
     fn destination_side(
         &self,
         stream: &SelectedStream,
-        channel: Arc<ByteChannel>,
-        progress: Arc<Progress>,
-    ) -> Result<SideResult, ConnectorFailure> {
+        inbox: Arc<dyn Inbox>,
+        acks: Arc<dyn Acks>,
+    ) -> Result<StageOutput, ConnectorFailure> {
         let name = &stream.selection.name;
-        let role = Role::Destination { inbox: channel };
+        let role = Role::Destination { inbox, acks };
         let ctx = self.context(
             &self.destination.connector.manifest.name,
             name,
             role,
-            progress,
+            Arc::default(),
         );
         let mut dst = DestinationInstance::new(
             self.runtime,
@@ -146,7 +143,7 @@ impl Prepared<'_> {
         if summary.records != dst.delivered_rows() {
             tracing::warn!(stream = %name, claimed = summary.records, delivered = dst.delivered_rows(), "destination summary disagrees with the rows it received");
         }
-        Ok(SideResult {
+        Ok(StageOutput {
             rows: summary.records,
             bytes: summary.bytes,
             peak_memory: dst.peak_memory(),
@@ -166,51 +163,31 @@ impl Prepared<'_> {
         let capacity =
             usize::try_from(self.config.spec.resources.channel_capacity()).unwrap_or(usize::MAX);
         let shares = stream.partitions.max(1);
-        let channel = Arc::new(ByteChannel::with_producers(capacity, shares as usize));
-        let dst_progress = Arc::new(Progress::default());
-        let (src, dst) = std::thread::scope(|s| {
-            let dst = {
-                let channel = channel.clone();
-                let progress = dst_progress.clone();
-                s.spawn(move || {
-                    let r = self.destination_side(stream, channel.clone(), progress);
-                    if let Err(e) = &r {
-                        channel.abort(&e.to_string());
-                    }
-                    r
-                })
-            };
-            let sources: Vec<_> = (0..shares)
-                .map(|index| {
-                    let channel = channel.clone();
-                    let partition = (shares > 1).then_some(Partition {
-                        index,
-                        count: shares,
-                    });
-                    s.spawn(move || {
-                        let r = self.source_side(stream, channel.clone(), partition);
-                        match &r {
-                            Ok(_) => channel.finish(),
-                            Err(e) => channel.abort(&e.to_string()),
-                        }
-                        r
-                    })
-                })
-                .collect();
-            let src = combine(sources.into_iter().map(join).collect());
-            (src, join(dst))
+        let committer = Arc::new(Committer::new(self.state.clone(), pipeline, 1));
+        let sources: Vec<StageFn> = (0..shares)
+            .map(|index| {
+                let partition = (shares > 1).then_some(Partition {
+                    index,
+                    count: shares,
+                });
+                Box::new(move |ports: Ports| {
+                    let outbox = ports.outbox.ok_or_else(|| missing_port(stream))?;
+                    self.source_side(stream, outbox, partition)
+                }) as StageFn
+            })
+            .collect();
+        let acks: Arc<dyn Acks> = committer.clone();
+        let destination: StageFn = Box::new(move |ports: Ports| {
+            let inbox = ports.inbox.ok_or_else(|| missing_port(stream))?;
+            self.destination_side(stream, inbox, acks)
         });
-        let error = match (&src, &dst) {
-            (Ok(_), Ok(_)) => None,
-            (Err(e), Ok(_)) | (Ok(_), Err(e)) => Some(e.to_string()),
-            (Err(a), Err(b)) => Some(if a.is_cancellation() && !b.is_cancellation() {
-                b.to_string()
-            } else {
-                a.to_string()
-            }),
-        };
-        let src_r = src.as_ref().ok();
-        let dst_r = dst.as_ref().ok();
+        let outcome = Graph::new(name, capacity)
+            .then(&self.source.connector.manifest.name, sources)
+            .then(&self.destination.connector.manifest.name, vec![destination])
+            .run();
+        let failure = outcome.failure().map(|f| f.info());
+        let src_r = outcome.layer(0);
+        let dst_r = outcome.layer(1);
         let report = StreamReport {
             name: name.clone(),
             sync_mode: sync_mode_name(stream.selection.sync_mode).into(),
@@ -220,8 +197,9 @@ impl Prepared<'_> {
             duration: start.elapsed(),
             peak_memory: (src_r.map(|r| r.peak_memory).unwrap_or(0)
                 + dst_r.map(|r| r.peak_memory).unwrap_or(0)) as u64,
-            checkpoints: dst_progress.checkpoints.load(Ordering::Relaxed),
-            error,
+            checkpoints: committer.committed(),
+            error: failure.as_ref().map(|f| f.message.clone()),
+            failure,
         };
         let outcome = RunOutcome {
             status: if report.error.is_none() {
@@ -233,6 +211,8 @@ impl Prepared<'_> {
             records_written: report.records_written,
             bytes_read: report.bytes,
             error_message: report.error.clone(),
+            error_category: report.failure.as_ref().map(|f| f.category.clone()),
+            error_code: report.failure.as_ref().map(|f| f.code.clone()),
         };
         if let Err(e) = self.state.finish_run(run_id, &outcome) {
             tracing::error!(stream = %name, error = %e, "could not record the end of the run");
@@ -247,51 +227,11 @@ impl Prepared<'_> {
     }
 }
 
-fn join<T>(
-    h: std::thread::ScopedJoinHandle<'_, Result<T, ConnectorFailure>>,
-) -> Result<T, ConnectorFailure> {
-    h.join().unwrap_or_else(|_| {
-        Err(ConnectorFailure {
-            connector: "host".into(),
-            stream: None,
-            kind: crate::runtime::FailureKind::Trap(
-                "internal error: a stream thread panicked".into(),
-            ),
-        })
-    })
-}
-
-/// The partitions of one read as one side: counts added up, or the error
-/// that caused the others' cancellation.
-fn combine(
-    parts: Vec<Result<SideResult, ConnectorFailure>>,
-) -> Result<SideResult, ConnectorFailure> {
-    let mut total = SideResult {
-        rows: 0,
-        bytes: 0,
-        peak_memory: 0,
-    };
-    let mut error: Option<ConnectorFailure> = None;
-    for part in parts {
-        match part {
-            Ok(r) => {
-                total.rows += r.rows;
-                total.bytes += r.bytes;
-                total.peak_memory += r.peak_memory;
-            }
-            Err(e) => {
-                let replace = error
-                    .as_ref()
-                    .is_none_or(|prev| prev.is_cancellation() && !e.is_cancellation());
-                if replace {
-                    error = Some(e);
-                }
-            }
-        }
-    }
-    match error {
-        Some(e) => Err(e),
-        None => Ok(total),
+fn missing_port(stream: &SelectedStream) -> ConnectorFailure {
+    ConnectorFailure {
+        connector: "host".into(),
+        stream: Some(stream.selection.name.clone()),
+        kind: FailureKind::Host("a stage was wired without its channel".into()),
     }
 }
 
@@ -305,6 +245,7 @@ fn failed_report(stream: &SelectedStream, error: String) -> StreamReport {
         duration: std::time::Duration::ZERO,
         peak_memory: 0,
         checkpoints: 0,
+        failure: Some(ErrorInfo::host("stream_setup", error.clone())),
         error: Some(error),
     }
 }

@@ -2,9 +2,9 @@
 //!
 //! A reference is a path (`./connectors/my.wasm`, a directory holding
 //! `rapidbyte-plugin.yaml`) or a name (`rapidbyte/source-file@0.1.0`,
-//! `source-file`) looked up, in order, in the directories of
-//! `RAPIDBYTE_CONNECTOR_PATH` (`:`-separated), `<project>/connectors` and
-//! `$RAPIDBYTE_HOME/plugins` (default `~/.rapidbyte/plugins`). In each,
+//! `source-file`) looked up, in order, in [`Settings::connector_path`]
+//! (the CLI takes it from `RAPIDBYTE_CONNECTOR_PATH`), `<project>/connectors`
+//! and `<home>/plugins` (default `~/.rapidbyte/plugins`). In each,
 //! `<name>/<version>/`, `<name>/v<version>/` or `<name>/` holding
 //! `rapidbyte-plugin.yaml`; the first one with the requested version wins.
 
@@ -13,6 +13,8 @@ pub mod manifest;
 use std::path::{Path, PathBuf};
 
 pub use manifest::{ConnectorKind, Manifest};
+
+use crate::settings::Settings;
 
 /// File name of a manifest.
 pub const MANIFEST_FILE: &str = "rapidbyte-plugin.yaml";
@@ -69,30 +71,6 @@ pub enum RegistryError {
     },
 }
 
-/// `$RAPIDBYTE_HOME`, default `~/.rapidbyte`.
-pub fn rapidbyte_home() -> PathBuf {
-    if let Some(h) = std::env::var_os("RAPIDBYTE_HOME").filter(|h| !h.is_empty()) {
-        return PathBuf::from(h);
-    }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir);
-    home.join(".rapidbyte")
-}
-
-/// The directories searched for named connectors.
-pub fn search_dirs(project_dir: Option<&Path>) -> Vec<PathBuf> {
-    let mut dirs = Vec::new();
-    if let Some(p) = std::env::var_os("RAPIDBYTE_CONNECTOR_PATH") {
-        dirs.extend(std::env::split_paths(&p).filter(|d| !d.as_os_str().is_empty()));
-    }
-    if let Some(p) = project_dir {
-        dirs.push(p.join("connectors"));
-    }
-    dirs.push(rapidbyte_home().join("plugins"));
-    dirs
-}
-
 fn manifest_in(reference: &str, dir: &Path) -> Result<Manifest, RegistryError> {
     Manifest::load(&dir.join(MANIFEST_FILE)).map_err(|message| RegistryError::BadManifest {
         reference: reference.into(),
@@ -116,8 +94,13 @@ fn from_dir(reference: &str, dir: &Path) -> Result<ConnectorRef, RegistryError> 
     })
 }
 
-/// Resolves `reference` (see the module docs).
-pub fn resolve(reference: &str, project_dir: Option<&Path>) -> Result<ConnectorRef, RegistryError> {
+/// Resolves `reference` (see the module docs) in the directories
+/// `settings` names.
+pub fn resolve(
+    reference: &str,
+    project_dir: Option<&Path>,
+    settings: &Settings,
+) -> Result<ConnectorRef, RegistryError> {
     let as_path = match project_dir {
         Some(p) if Path::new(reference).is_relative() => p.join(reference),
         _ => PathBuf::from(reference),
@@ -138,7 +121,7 @@ pub fn resolve(reference: &str, project_dir: Option<&Path>) -> Result<ConnectorR
         Some((n, v)) => (n, Some(v.trim_start_matches('v'))),
         None => (bare, None),
     };
-    let dirs = search_dirs(project_dir);
+    let dirs = settings.search_dirs(project_dir);
     let mut mismatch = None;
     for base in &dirs {
         let mut candidates = vec![base.join(name)];

@@ -1,10 +1,8 @@
 //! The seven host functions, and the per-instance state behind them.
 
-use std::io::Cursor;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use arrow_ipc::reader::StreamReader;
 use arrow_schema::SchemaRef;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
@@ -12,7 +10,6 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::bindings::source::rapidbyte::connector::host::Host;
 use super::bindings::types::{Batch, ConnectorError, ErrorCategory, Frame as WitFrame, LogLevel};
 use super::limits::MemoryLimiter;
-use crate::state::StateBackend;
 
 /// A unit travelling from a source to a destination.
 #[derive(Debug)]
@@ -40,15 +37,51 @@ impl Frame {
     }
 }
 
-/// A state value waiting for the destination to catch up.
-#[derive(Debug, Clone)]
+/// A source's saved position, travelling behind the data it covers: the
+/// committer stores it only once every sink has acknowledged it.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
-    /// State key (the stream name, by convention).
+    /// State key, already scoped to the stream by the host.
     pub key: String,
     /// Cursor column of the stream, if any.
     pub cursor_field: Option<String>,
     /// JSON text.
     pub value: String,
+    /// The source instance (partition share) that saved it.
+    pub share: u32,
+    /// Its order among that instance's checkpoints, from 0.
+    pub seq: u64,
+}
+
+/// Largest state value a connector may save, in bytes.
+pub const MAX_STATE_BYTES: usize = 1 << 20;
+
+/// Where a sink's acknowledgements go: a checkpoint is acknowledged once
+/// the sink has durably handled every frame before it.
+pub trait Acks: Send + Sync {
+    /// Acknowledges `checkpoint`; `Err` if it could not be recorded.
+    fn ack(&self, checkpoint: Checkpoint) -> Result<(), String>;
+}
+
+/// The saved state one stream's instances can see, under keys the host
+/// has already scoped to the stream.
+pub trait StreamState: Send + Sync {
+    /// The value saved under `key`.
+    fn get(&self, key: &str) -> Result<Option<String>, String>;
+    /// Saves `value` under `key` at once (a destination's own state).
+    fn put(&self, key: &str, value: &str) -> Result<(), String>;
+}
+
+/// The key under which stream `stream` stores the state a connector saves
+/// as `key`: the stream's own name maps to itself, any other key is kept
+/// under the stream (`<stream>/<key>`), so no stream can read or overwrite
+/// another's cursor.
+pub fn scoped_key(stream: Option<&str>, key: &str) -> String {
+    match stream {
+        Some(s) if s == key => key.to_string(),
+        Some(s) => format!("{s}/{key}"),
+        None => key.to_string(),
+    }
 }
 
 /// Where a source's frames go. `Err` carries why the run was aborted.
@@ -70,7 +103,7 @@ pub struct Progress {
     pub records: AtomicU64,
     /// Bytes so far.
     pub bytes: AtomicU64,
-    /// Checkpoints committed.
+    /// Checkpoints acknowledged.
     pub checkpoints: AtomicU64,
 }
 
@@ -88,11 +121,15 @@ pub enum Role {
         schema: Option<SchemaRef>,
         /// Cursor column (recorded with checkpoints).
         cursor_field: Option<String>,
+        /// Which share of a partitioned read this instance is (0 if one).
+        share: u32,
     },
     /// A destination writing one stream.
     Destination {
         /// Where frames come from.
         inbox: Arc<dyn Inbox>,
+        /// Where acknowledged checkpoints go.
+        acks: Arc<dyn Acks>,
     },
 }
 
@@ -106,8 +143,8 @@ pub struct HostContext {
     pub stream: Option<String>,
     /// What it does.
     pub role: Role,
-    /// The state database.
-    pub state: Option<Arc<dyn StateBackend>>,
+    /// The stream's saved state.
+    pub state: Option<Arc<dyn StreamState>>,
     /// Live counters.
     pub progress: Arc<Progress>,
 }
@@ -143,11 +180,15 @@ pub struct HostState {
     pub(crate) pending_ack: Option<Checkpoint>,
     /// Destination: the end of the stream was delivered.
     pub(crate) saw_end: bool,
+    /// Source: checkpoints sent so far.
+    pub(crate) checkpoints_sent: u64,
     /// Source: rows and bytes emitted (counted by the host).
     pub(crate) emitted_rows: u64,
     pub(crate) emitted_bytes: u64,
     /// Destination: rows delivered.
     pub(crate) delivered_rows: u64,
+    /// Metrics refused (non-finite values, bad names).
+    pub(crate) dropped_metrics: u64,
     /// WASI preview 1 and sockets, for a WasmEdge-style core module.
     pub(crate) wasmedge: Option<Box<super::wasmedge::ModuleState>>,
 }
@@ -183,9 +224,11 @@ impl HostState {
             panic_message: None,
             pending_ack: None,
             saw_end: false,
+            checkpoints_sent: 0,
             emitted_rows: 0,
             emitted_bytes: 0,
             delivered_rows: 0,
+            dropped_metrics: 0,
             wasmedge: None,
         }
     }
@@ -195,73 +238,46 @@ impl HostState {
     }
 
     fn fault(&mut self, code: &str, message: String) -> ConnectorError {
+        let message = escape(&message, 4096);
         if self.fault.is_none() {
             self.fault = Some(message.clone());
         }
         host_error(ErrorCategory::Data, code, message)
     }
 
-    /// Destinations keep their own state apart from the source's cursors.
+    /// The stored key for a connector's `key`: scoped to the stream, and
+    /// apart from the source's cursors for a destination.
     fn state_key(&self, key: &str) -> String {
+        let key = scoped_key(self.ctx.stream.as_deref(), key);
         match self.ctx.role {
             Role::Destination { .. } => format!("destination:{key}"),
-            _ => key.to_string(),
+            _ => key,
         }
     }
 
-    /// Commits the acknowledged checkpoint, if any.
-    pub(crate) fn commit_pending(&mut self) -> Result<(), String> {
+    /// Hands the checkpoint the destination has now acknowledged (by asking
+    /// for more, or by finishing) to the committer.
+    pub(crate) fn ack_pending(&mut self) -> Result<(), String> {
         let Some(cp) = self.pending_ack.take() else {
             return Ok(());
         };
-        let state = self.ctx.state.as_ref().ok_or("no state backend")?;
-        state
-            .set_cursor(
-                &self.ctx.pipeline,
-                &cp.key,
-                cp.cursor_field.as_deref(),
-                &cp.value,
-            )
-            .map_err(|e| e.to_string())?;
+        let Role::Destination { acks, .. } = &self.ctx.role else {
+            return Ok(());
+        };
+        acks.ack(cp)?;
         self.ctx
             .progress
             .checkpoints
             .fetch_add(1, Ordering::Relaxed);
-        tracing::debug!(pipeline = %self.ctx.pipeline, stream = %cp.key, "checkpoint committed");
         Ok(())
     }
 
-    /// Decodes and checks a frame; returns its row count.
+    /// Checks a frame's IPC headers against its bytes and the stream's
+    /// schema, without decoding it; returns its row count.
     fn validate_frame(&self, ipc: &[u8], expected: Option<&SchemaRef>) -> Result<u64, String> {
-        let mut reader = StreamReader::try_new(Cursor::new(ipc), None)
-            .map_err(|e| format!("malformed Arrow IPC frame: {e}"))?;
-        let schema = reader.schema();
-        if let Some(expected) = expected {
-            let same = schema.fields().len() == expected.fields().len()
-                && schema
-                    .fields()
-                    .iter()
-                    .zip(expected.fields())
-                    .all(|(a, b)| a.name() == b.name() && a.data_type() == b.data_type());
-            if !same {
-                return Err(format!(
-                    "batch schema {schema} does not match the discovered schema {expected}"
-                ));
-            }
-        }
-        let mut rows = 0u64;
-        let mut batches = 0;
-        for batch in reader.by_ref() {
-            let batch = batch.map_err(|e| format!("malformed Arrow IPC batch: {e}"))?;
-            rows += batch.num_rows() as u64;
-            batches += 1;
-        }
-        if batches > 1 {
-            return Err(format!(
-                "a frame must hold one record batch, this one holds {batches}"
-            ));
-        }
-        Ok(rows)
+        crate::ipc::check_frame(ipc, expected.map(|s| s.as_ref()))
+            .map(|info| info.rows)
+            .map_err(|e| format!("malformed Arrow IPC frame: {e}"))
     }
 }
 
@@ -331,7 +347,7 @@ impl Host for HostState {
 
     fn next_batch(&mut self) -> wasmtime::Result<Option<WitFrame>> {
         let inbox = match &self.ctx.role {
-            Role::Destination { inbox } => inbox.clone(),
+            Role::Destination { inbox, .. } => inbox.clone(),
             _ => {
                 self.fault =
                     Some("next-batch called by a connector that is not a destination".into());
@@ -340,7 +356,7 @@ impl Host for HostState {
                 ));
             }
         };
-        if let Err(e) = self.commit_pending() {
+        if let Err(e) = self.ack_pending() {
             let msg = format!("could not commit the checkpoint to the state database: {e}");
             self.cancelled = Some(msg.clone());
             return Err(wasmtime::Error::msg(msg));
@@ -370,12 +386,15 @@ impl Host for HostState {
     }
 
     fn get_state(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+        if key.len() > MAX_STATE_KEY_BYTES {
+            return Ok(None);
+        }
         let key = self.state_key(&key);
         let Some(state) = &self.ctx.state else {
             return Ok(None);
         };
-        match state.get_cursor(&self.ctx.pipeline, &key) {
-            Ok(row) => Ok(row.and_then(|r| r.cursor_value)),
+        match state.get(&key) {
+            Ok(value) => Ok(value),
             Err(e) => {
                 let msg = format!("state database unavailable: {e}");
                 self.cancelled = Some(msg.clone());
@@ -389,25 +408,52 @@ impl Host for HostState {
         key: String,
         value: String,
     ) -> wasmtime::Result<Result<(), ConnectorError>> {
+        if key.is_empty() || key.len() > MAX_STATE_KEY_BYTES {
+            return Ok(Err(self.fault(
+                "bad_state",
+                format!(
+                    "a state key must be 1 to {MAX_STATE_KEY_BYTES} bytes, this one has {}",
+                    key.len()
+                ),
+            )));
+        }
+        if value.len() > MAX_STATE_BYTES {
+            return Ok(Err(self.fault(
+                "state_too_large",
+                format!(
+                    "state for `{}` is {} bytes; a state value may hold at most {} KiB",
+                    escape(&key, 200),
+                    value.len(),
+                    MAX_STATE_BYTES >> 10
+                ),
+            )));
+        }
         if serde_json::from_str::<serde::de::IgnoredAny>(&value).is_err() {
             return Ok(Err(self.fault(
                 "bad_state",
-                format!("state for `{key}` is not valid JSON"),
+                format!("state for `{}` is not valid JSON", escape(&key, 200)),
             )));
         }
+        let key = self.state_key(&key);
         match &self.ctx.role {
             Role::Source {
                 outbox,
                 cursor_field,
+                share,
                 ..
             } => {
                 let cp = Checkpoint {
                     key,
                     cursor_field: cursor_field.clone(),
                     value,
+                    share: *share,
+                    seq: self.checkpoints_sent,
                 };
                 match outbox.send(Frame::Checkpoint(cp)) {
-                    Ok(()) => Ok(Ok(())),
+                    Ok(()) => {
+                        self.checkpoints_sent += 1;
+                        Ok(Ok(()))
+                    }
                     Err(reason) => {
                         self.cancelled = Some(reason.clone());
                         Ok(Err(host_error(
@@ -419,17 +465,12 @@ impl Host for HostState {
                 }
             }
             Role::Destination { .. } => {
-                let key = self.state_key(&key);
                 let Some(state) = &self.ctx.state else {
                     return Ok(Ok(()));
                 };
-                match state.set_cursor(&self.ctx.pipeline, &key, None, &value) {
+                match state.put(&key, &value) {
                     Ok(()) => Ok(Ok(())),
-                    Err(e) => Ok(Err(host_error(
-                        ErrorCategory::Internal,
-                        "state",
-                        e.to_string(),
-                    ))),
+                    Err(e) => Ok(Err(host_error(ErrorCategory::Internal, "state", e))),
                 }
             }
             Role::Control => Ok(Err(host_error(
@@ -447,8 +488,10 @@ impl Host for HostState {
         fields: Option<String>,
     ) -> wasmtime::Result<()> {
         if matches!(level, LogLevel::Error) && message.starts_with("connector panicked") {
-            self.panic_message = Some(message.clone());
+            self.panic_message = Some(escape(&message, MAX_LOG_BYTES));
         }
+        let message = escape(&message, MAX_LOG_BYTES);
+        let fields = fields.map(|f| escape(&f, MAX_LOG_BYTES));
         let connector = self.ctx.connector.as_str();
         let stream = self.stream_label();
         let fields = fields.as_deref();
@@ -478,11 +521,24 @@ impl Host for HostState {
         value: f64,
         labels: Option<String>,
     ) -> wasmtime::Result<()> {
+        if !value.is_finite() || name.is_empty() || name.len() > MAX_METRIC_NAME_BYTES {
+            self.dropped_metrics += 1;
+            if self.dropped_metrics == 1 {
+                tracing::warn!(
+                    connector = %self.ctx.connector,
+                    stream = self.stream_label(),
+                    metric = %escape(&name, MAX_METRIC_NAME_BYTES),
+                    "dropped a metric: names are 1 to {MAX_METRIC_NAME_BYTES} bytes and values finite (further drops are not logged)"
+                );
+            }
+            return Ok(());
+        }
+        let labels = labels.map(|l| escape(&l, MAX_METRIC_LABELS_BYTES));
         tracing::debug!(
             target: "connector.metric",
             connector = %self.ctx.connector,
             stream = self.stream_label(),
-            metric = %name,
+            metric = %escape(&name, MAX_METRIC_NAME_BYTES),
             value,
             labels = labels.as_deref().unwrap_or(""),
         );
@@ -494,6 +550,40 @@ impl Host for HostState {
         self.ctx.progress.bytes.store(bytes, Ordering::Relaxed);
         Ok(())
     }
+}
+
+/// Longest state key a connector may use, in bytes.
+pub const MAX_STATE_KEY_BYTES: usize = 1024;
+/// Longest log message (and fields text) kept from a connector; the rest is
+/// cut with a note of how much was dropped.
+pub const MAX_LOG_BYTES: usize = 16 << 10;
+/// Longest metric name, in bytes.
+pub const MAX_METRIC_NAME_BYTES: usize = 200;
+/// Longest metric labels text, in bytes.
+pub const MAX_METRIC_LABELS_BYTES: usize = 2048;
+
+/// Text a connector supplied, made safe for one log line or one summary
+/// row: control characters (newlines included) are escaped, and anything
+/// past `max` bytes is cut with a note of how much was dropped.
+pub fn escape(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max) + 16);
+    let mut used = 0;
+    for (i, c) in text.char_indices() {
+        if used >= max {
+            out.push_str(&format!("… ({} more bytes)", text.len() - i));
+            return out;
+        }
+        if c.is_control() {
+            for e in c.escape_default() {
+                out.push(e);
+            }
+            used += 2;
+        } else {
+            out.push(c);
+            used += c.len_utf8();
+        }
+    }
+    out
 }
 
 impl super::bindings::source::rapidbyte::connector::types::Host for HostState {}

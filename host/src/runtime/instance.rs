@@ -11,7 +11,7 @@ use super::bindings::source::SourceConnector;
 use super::bindings::types::{
     Catalog, ConnectorError, ReadRequest, ReadSummary, ValidationResult, WriteRequest, WriteSummary,
 };
-use super::host_impl::{HostContext, HostState};
+use super::host_impl::{escape, HostContext, HostState};
 use super::sandbox::{self, Grant};
 use super::wasmedge::{flat_abi, ModuleState};
 use super::{Code, InstanceLimits, LoadedComponent, Runtime, EPOCH_TICK};
@@ -20,14 +20,7 @@ use super::{Code, InstanceLimits, LoadedComponent, Runtime, EPOCH_TICK};
 #[derive(Debug, Clone)]
 pub enum FailureKind {
     /// The connector returned a structured error.
-    Error {
-        /// Category name (`config`, `auth`...).
-        category: String,
-        /// Stable code.
-        code: String,
-        /// Message.
-        message: String,
-    },
+    Error(Box<ConnectorErrorData>),
     /// The host caught a contract violation (malformed frame...).
     Fault(String),
     /// The connector ran past its time limit.
@@ -42,6 +35,25 @@ pub enum FailureKind {
     Trap(String),
     /// The sandbox could not be set up or the component not instantiated.
     Setup(String),
+    /// The host itself failed (a stage panicked, the state database...).
+    Host(String),
+}
+
+/// A connector's `connector-error`, as the host keeps it (every text
+/// escaped and capped).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectorErrorData {
+    /// Category name (`config`, `auth`, `network`, `rate-limit`, `data`,
+    /// `schema`, `internal`).
+    pub category: String,
+    /// Stable code.
+    pub code: String,
+    /// Message.
+    pub message: String,
+    /// Whether the connector says a retry may succeed.
+    pub retryable: bool,
+    /// Extra detail the connector attached (JSON text, by convention).
+    pub details: Option<String>,
 }
 
 /// A failed connector call, naming connector and stream.
@@ -55,16 +67,84 @@ pub struct ConnectorFailure {
     pub kind: FailureKind,
 }
 
+/// Longest error message kept from a connector, in bytes.
+const MAX_ERROR_BYTES: usize = 4096;
+
+/// A failure as data: what the run summary, `sync_runs` and `--json`
+/// output record.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ErrorInfo {
+    /// What failed: `connector_error`, `contract`, `timeout`, `memory`,
+    /// `panic`, `trap`, `cancelled`, `setup` or `host`.
+    pub kind: String,
+    /// The category: the connector's (`config`, `auth`, `network`,
+    /// `rate-limit`, `data`, `schema`, `internal`), or the kind for host
+    /// detected failures.
+    pub category: String,
+    /// A stable code.
+    pub code: String,
+    /// The whole message, naming connector and stream.
+    pub message: String,
+    /// Whether a retry may succeed.
+    pub retryable: bool,
+    /// The connector's details, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub details: Option<String>,
+}
+
+impl ErrorInfo {
+    /// A failure of the host itself (state database, a stage thread...).
+    pub fn host(code: &str, message: String) -> Self {
+        ErrorInfo {
+            kind: "host".into(),
+            category: "internal".into(),
+            code: code.into(),
+            message,
+            retryable: false,
+            details: None,
+        }
+    }
+}
+
 impl ConnectorFailure {
+    /// This failure as data.
+    pub fn info(&self) -> ErrorInfo {
+        let (kind, category, code, retryable, details) = match &self.kind {
+            FailureKind::Error(e) => (
+                "connector_error",
+                e.category.as_str(),
+                e.code.as_str(),
+                e.retryable,
+                e.details.clone(),
+            ),
+            FailureKind::Fault(_) => ("contract", "contract", "contract_violation", false, None),
+            FailureKind::Timeout(_) => ("timeout", "timeout", "time_limit", true, None),
+            FailureKind::Memory(_) => ("memory", "memory", "memory_limit", false, None),
+            FailureKind::Panic(_) => ("panic", "panic", "panic", false, None),
+            FailureKind::Cancelled(_) => ("cancelled", "cancelled", "cancelled", false, None),
+            FailureKind::Trap(_) => ("trap", "trap", "trap", false, None),
+            FailureKind::Setup(_) => ("setup", "setup", "setup", false, None),
+            FailureKind::Host(_) => ("host", "internal", "host_error", false, None),
+        };
+        ErrorInfo {
+            kind: kind.into(),
+            category: category.into(),
+            code: code.into(),
+            message: self.to_string(),
+            retryable,
+            details,
+        }
+    }
+
     /// Whether the connector rejected its configuration.
     pub fn is_config_error(&self) -> bool {
-        matches!(&self.kind, FailureKind::Error { category, .. } if category == "config")
+        matches!(&self.kind, FailureKind::Error(e) if e.category == "config")
     }
 
     /// Whether this failure only echoes a failure elsewhere.
     pub fn is_cancellation(&self) -> bool {
         matches!(self.kind, FailureKind::Cancelled(_))
-            || matches!(&self.kind, FailureKind::Error { code, .. } if code == "cancelled")
+            || matches!(&self.kind, FailureKind::Error(e) if e.code == "cancelled")
     }
 }
 
@@ -75,12 +155,8 @@ impl fmt::Display for ConnectorFailure {
             write!(f, " (stream `{s}`)")?;
         }
         match &self.kind {
-            FailureKind::Error {
-                category,
-                code,
-                message,
-            } => {
-                write!(f, " failed: {message} [{category}/{code}]")
+            FailureKind::Error(e) => {
+                write!(f, " failed: {} [{}/{}]", e.message, e.category, e.code)
             }
             FailureKind::Fault(m) => write!(f, " broke the contract: {m}"),
             FailureKind::Timeout(d) => {
@@ -99,6 +175,7 @@ impl fmt::Display for ConnectorFailure {
             FailureKind::Cancelled(m) => write!(f, " was cancelled: {m}"),
             FailureKind::Trap(m) => write!(f, " crashed: {m}"),
             FailureKind::Setup(m) => write!(f, " could not start: {m}"),
+            FailureKind::Host(m) => write!(f, " failed inside the host: {m}"),
         }
     }
 }
@@ -171,11 +248,15 @@ impl Instance {
         }
         match outcome {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(self.failure(FailureKind::Error {
-                category: category_name(e.category).to_string(),
-                code: e.code,
-                message: e.message,
-            })),
+            Ok(Err(e)) => Err(
+                self.failure(FailureKind::Error(Box::new(ConnectorErrorData {
+                    category: category_name(e.category).to_string(),
+                    code: escape(&e.code, 100),
+                    message: escape(&e.message, MAX_ERROR_BYTES),
+                    retryable: e.retryable,
+                    details: e.details.map(|d| escape(&d, MAX_ERROR_BYTES)),
+                }))),
+            ),
             Err(trap) => {
                 let data = self.store.data_mut();
                 let kind = if data.limiter.exceeded.is_some() {
@@ -192,7 +273,7 @@ impl Instance {
                         Some(t) => t.to_string(),
                         None => trap.to_string(),
                     };
-                    FailureKind::Trap(msg)
+                    FailureKind::Trap(escape(&msg, MAX_ERROR_BYTES))
                 };
                 Err(self.failure(kind))
             }
@@ -367,7 +448,7 @@ impl DestinationInstance {
                 "write returned before receiving the end of the stream".into(),
             )));
         }
-        if let Err(e) = data.commit_pending() {
+        if let Err(e) = data.ack_pending() {
             return Err(self.inner.failure(FailureKind::Setup(format!(
                 "could not commit the final checkpoint: {e}"
             ))));

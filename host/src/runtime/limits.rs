@@ -20,6 +20,22 @@ impl Default for InstanceLimits {
     }
 }
 
+/// Longest a control call (`init`, `discover`, `validate`: no data moves)
+/// may run, whatever the pipeline's `resources.timeout`.
+pub const CONTROL_TIMEOUT: Duration = Duration::from_secs(120);
+
+impl InstanceLimits {
+    /// These limits for a control instance: the time limit is at most
+    /// [`CONTROL_TIMEOUT`], so `discover` or `check` cannot hang for the
+    /// length of a sync.
+    pub fn for_control(self) -> Self {
+        InstanceLimits {
+            timeout: self.timeout.min(CONTROL_TIMEOUT),
+            ..self
+        }
+    }
+}
+
 /// Refuses memory growth past the cap and remembers the peak.
 #[derive(Debug)]
 pub(crate) struct MemoryLimiter {

@@ -18,8 +18,14 @@ use std::time::{Duration, Instant};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine};
 
-pub use host_impl::{Checkpoint, Frame, HostContext, Inbox, Outbox, Progress, Role};
-pub use instance::{ConnectorFailure, DestinationInstance, FailureKind, SourceInstance};
+pub use host_impl::{
+    escape, scoped_key, Acks, Checkpoint, Frame, HostContext, Inbox, Outbox, Progress, Role,
+    StreamState, MAX_STATE_BYTES,
+};
+pub use instance::{
+    ConnectorErrorData, ConnectorFailure, DestinationInstance, ErrorInfo, FailureKind,
+    SourceInstance,
+};
 pub use limits::InstanceLimits;
 
 use crate::registry::ConnectorKind;
@@ -113,7 +119,7 @@ pub struct Runtime {
 
 impl Runtime {
     /// An engine with epoch interruption and the AOT cache in
-    /// `<home>/cache/aot` (`home` is usually [`crate::registry::rapidbyte_home`]).
+    /// `<home>/cache/aot` (`home` is [`crate::settings::Settings::home`]).
     pub fn new(home: &Path) -> Result<Self, RuntimeError> {
         let mut config = Config::new();
         config.epoch_interruption(true);

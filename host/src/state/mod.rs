@@ -2,7 +2,42 @@
 
 mod sqlite;
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
 pub use sqlite::SqliteState;
+
+use crate::config::PipelineConfig;
+use crate::settings::Settings;
+
+/// Where a pipeline's state lives, as its configuration says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StateLocation {
+    /// A SQLite file.
+    Sqlite(PathBuf),
+}
+
+impl StateLocation {
+    /// The location `config` names (`state:`), resolved with `settings`.
+    pub fn of(config: &PipelineConfig, settings: &Settings) -> Self {
+        StateLocation::Sqlite(config.state_path(settings))
+    }
+
+    /// For messages: the backend and where it is.
+    pub fn describe(&self) -> String {
+        match self {
+            StateLocation::Sqlite(p) => format!("sqlite ({})", p.display()),
+        }
+    }
+}
+
+/// Opens the state backend at `location`: the one place a backend is
+/// chosen.
+pub fn open(location: &StateLocation) -> Result<Arc<dyn StateBackend>, StateError> {
+    match location {
+        StateLocation::Sqlite(path) => Ok(Arc::new(SqliteState::open(path)?)),
+    }
+}
 
 /// Errors of a state backend.
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +120,10 @@ pub struct RunOutcome {
     pub bytes_read: u64,
     /// The failure, if any.
     pub error_message: Option<String>,
+    /// The failure's category (`network`, `timeout`, `contract`...).
+    pub error_category: Option<String>,
+    /// The failure's stable code.
+    pub error_code: Option<String>,
 }
 
 /// A row of `sync_runs`.
@@ -106,6 +145,10 @@ pub struct RunRow {
     pub records_written: i64,
     /// The failure, if any.
     pub error_message: Option<String>,
+    /// The failure's category.
+    pub error_category: Option<String>,
+    /// The failure's stable code.
+    pub error_code: Option<String>,
 }
 
 /// Where cursors and run history live.

@@ -28,7 +28,9 @@ CREATE TABLE IF NOT EXISTS sync_runs (
     records_written INTEGER DEFAULT 0,
     bytes_read      INTEGER DEFAULT 0,
     error_message   TEXT,
-    pid             INTEGER
+    pid             INTEGER,
+    error_category  TEXT,
+    error_code      TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS idx_running_sync
     ON sync_runs (pipeline, stream)
@@ -62,6 +64,7 @@ impl SqliteState {
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
+        migrate(&conn).map_err(db)?;
         Ok(SqliteState {
             conn: Mutex::new(conn),
             location,
@@ -97,6 +100,19 @@ impl SqliteState {
             source,
         })
     }
+}
+
+/// Brings a database made by an earlier version up to [`SCHEMA`]: columns
+/// added since are added here, once.
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let mut st = conn.prepare("SELECT name FROM pragma_table_info('sync_runs')")?;
+    let columns: Vec<String> = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    for (name, ty) in [("error_category", "TEXT"), ("error_code", "TEXT")] {
+        if !columns.iter().any(|c| c == name) {
+            conn.execute_batch(&format!("ALTER TABLE sync_runs ADD COLUMN {name} {ty}"))?;
+        }
+    }
+    Ok(())
 }
 
 fn process_alive(pid: i64) -> bool {
@@ -220,7 +236,8 @@ impl StateBackend for SqliteState {
         self.with(|c| {
             c.execute(
                 "UPDATE sync_runs SET status = ?2, finished_at = CURRENT_TIMESTAMP,
-                 records_read = ?3, records_written = ?4, bytes_read = ?5, error_message = ?6
+                 records_read = ?3, records_written = ?4, bytes_read = ?5, error_message = ?6,
+                 error_category = ?7, error_code = ?8
                  WHERE id = ?1",
                 params![
                     id,
@@ -228,7 +245,9 @@ impl StateBackend for SqliteState {
                     o.records_read as i64,
                     o.records_written as i64,
                     o.bytes_read as i64,
-                    o.error_message
+                    o.error_message,
+                    o.error_category,
+                    o.error_code
                 ],
             )
             .map(|_| ())
@@ -238,7 +257,8 @@ impl StateBackend for SqliteState {
     fn recent_runs(&self, pipeline: &str, limit: usize) -> Result<Vec<RunRow>, StateError> {
         self.with(|c| {
             let mut st = c.prepare(
-                "SELECT id, stream, status, started_at, finished_at, records_read, records_written, error_message
+                "SELECT id, stream, status, started_at, finished_at, records_read, records_written, error_message,
+                        error_category, error_code
                  FROM sync_runs WHERE pipeline = ?1 ORDER BY id DESC LIMIT ?2",
             )?;
             let rows = st.query_map(params![pipeline, limit as i64], |r| {
@@ -251,6 +271,8 @@ impl StateBackend for SqliteState {
                     records_read: r.get(5)?,
                     records_written: r.get(6)?,
                     error_message: r.get(7)?,
+                    error_category: r.get(8)?,
+                    error_code: r.get(9)?,
                 })
             })?;
             rows.collect()
@@ -296,6 +318,8 @@ mod tests {
                 records_read: 3,
                 records_written: 3,
                 bytes_read: 10,
+                error_category: None,
+                error_code: None,
                 error_message: None,
             },
         )
@@ -306,5 +330,42 @@ mod tests {
         assert_eq!(runs[0].status, "running");
         assert_eq!(runs[1].status, "completed");
         assert_eq!(runs[2].status, "failed");
+    }
+
+    #[test]
+    fn an_older_database_gains_the_error_columns() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(
+                "CREATE TABLE sync_runs (id INTEGER PRIMARY KEY AUTOINCREMENT, pipeline TEXT NOT NULL,
+                 stream TEXT NOT NULL, status TEXT NOT NULL, started_at TIMESTAMP NOT NULL,
+                 finished_at TIMESTAMP, records_read INTEGER DEFAULT 0, records_written INTEGER DEFAULT 0,
+                 bytes_read INTEGER DEFAULT 0, error_message TEXT, pid INTEGER);",
+            )
+            .unwrap();
+        }
+        let s = SqliteState::open(&path).unwrap();
+        let id = s.start_run("p", "a").unwrap();
+        s.finish_run(
+            id,
+            &RunOutcome {
+                status: RunStatus::Failed,
+                records_read: 0,
+                records_written: 0,
+                bytes_read: 0,
+                error_message: Some("boom".into()),
+                error_category: Some("network".into()),
+                error_code: Some("connect_failed".into()),
+            },
+        )
+        .unwrap();
+        let run = &s.recent_runs("p", 1).unwrap()[0];
+        assert_eq!(run.error_category.as_deref(), Some("network"));
+        assert_eq!(run.error_code.as_deref(), Some("connect_failed"));
+        drop(s);
+        // Opening again finds the columns and adds nothing.
+        SqliteState::open(&path).unwrap();
     }
 }
