@@ -2,6 +2,30 @@
 //! prove the host's sandbox: `connect`, `read-file`, `loop`, `oom`, `panic`,
 //! `bad-ipc`, `env` (emits one row per visible environment variable); `ok`
 //! behaves.
+//!
+//! The `ipc-*` modes each hand the host one lying Arrow IPC stream frame
+//! through `emit-batch` (crafted in [`lies`]; the stream's declared schema is
+//! one non-null Int64 column `x`):
+//!
+//! - `ipc-honest`: the crafted frame told straight (3 rows): the control,
+//!   which must be accepted;
+//! - `ipc-huge-body`: the record batch declares a body of 2^45 bytes in a
+//!   frame of a few hundred;
+//! - `ipc-negative-body`: the record batch declares a body of -8 bytes;
+//! - `ipc-huge-metadata`: the batch message's prefix declares 2 GiB of
+//!   metadata; `ipc-negative-metadata`: -8 bytes of it;
+//! - `ipc-buffer-overflow`: the values buffer ends 16 bytes past the body;
+//!   `ipc-buffer-wrap`: its offset + length overflows i64;
+//!   `ipc-buffer-negative`: its offset is negative;
+//! - `ipc-huge-buffer-count`, `ipc-huge-node-count`: the flatbuffer vector
+//!   of buffers (field nodes) says it holds 2^31 - 1 entries;
+//! - `ipc-huge-rows`: 2^40 rows in a 24-byte values buffer;
+//! - `ipc-dictionary-first`: a dictionary batch before the schema;
+//! - `ipc-schema-only`: a schema, then end of stream (no batch);
+//! - `ipc-truncated`: a valid frame cut in the middle of its body;
+//! - `ipc-two-batches`: two record batches in one frame;
+//! - `ipc-wrong-schema`: a valid frame whose `x` is Utf8;
+//! - `ipc-empty`: zero bytes.
 
 use std::sync::Arc;
 
@@ -10,6 +34,8 @@ use rapidbyte_guest_sdk::arrow_schema::{DataType, Field, Schema};
 use rapidbyte_guest_sdk::bindings::rapidbyte::connector::host;
 use rapidbyte_guest_sdk::prelude::*;
 use serde::Deserialize;
+
+mod lies;
 
 #[derive(Deserialize)]
 pub struct Config {
@@ -83,6 +109,12 @@ impl Source for Hostile {
             "env" => emit_marker(&mut out, std::env::vars().count() as i64)?,
             "bad-ipc" => {
                 host::emit_batch(&selection.name, b"this is not an arrow ipc frame")?;
+            }
+            mode if mode.starts_with("ipc-") => {
+                let frame = lies::frame(mode, &schema())?.ok_or_else(|| {
+                    ConnectorError::config("unknown_mode", format!("no such mode: {mode}"))
+                })?;
+                host::emit_batch(&selection.name, &frame)?;
             }
             _ => emit_marker(&mut out, 3)?,
         }
