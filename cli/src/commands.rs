@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use rapidbyte_conformance::fixtures;
-use rapidbyte_host::pipeline::{self, PipelineError, Prepared};
+use rapidbyte_host::pipeline::{self, Interrupt, PipelineError, Prepared};
 use rapidbyte_host::registry::{self, ConnectorKind};
 use rapidbyte_host::runtime::Runtime;
 use rapidbyte_host::settings::Settings;
@@ -92,8 +92,9 @@ fn pipeline_files(path: &Path) -> Result<Vec<PathBuf>> {
     }
 }
 
-/// `rapidbyte run`.
-pub fn run(path: &Path, json: bool) -> Result<u8> {
+/// `rapidbyte run`: exit 0 if every stream succeeded, 1 if one failed,
+/// 128 + the signal's number if a signal stopped the run.
+pub fn run(path: &Path, json: bool, interrupt: &Interrupt) -> Result<u8> {
     let files = pipeline_files(path)?;
     let configs = files
         .iter()
@@ -103,13 +104,19 @@ pub fn run(path: &Path, json: bool) -> Result<u8> {
     let runtime = runtime(&settings)?;
     let mut ok = true;
     for config in &configs {
-        let report = pipeline::run(config, &runtime, &settings)?;
+        if interrupt.signal().is_some() {
+            break;
+        }
+        let report = pipeline::run_until(config, &runtime, &settings, interrupt)?;
         if json {
             println!("{}", serde_json::to_string(&output::report_json(&report))?);
         } else {
             output::print_report(&report);
         }
         ok &= report.success();
+    }
+    if let Some(signal) = interrupt.signal() {
+        return Ok(crate::signals::exit_code(signal));
     }
     Ok(if ok { 0 } else { EXIT_FAILURE })
 }

@@ -4,6 +4,7 @@
 mod commands;
 mod logging;
 mod output;
+mod signals;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -121,7 +122,7 @@ fn main() -> ExitCode {
     logging::init();
     rapidbyte_host::ipc::install_panic_hook();
     let result = match cli.command {
-        Command::Run { path, json } => commands::run(&path, json),
+        Command::Run { path, json } => commands::run(&path, json, &signals::install()),
         Command::Check { path } => commands::check(&path),
         Command::Discover {
             connector,

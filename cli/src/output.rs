@@ -41,7 +41,11 @@ pub fn print_report(r: &PipelineReport) {
     for s in &r.streams {
         println!(
             "  {:<6} {:<24} {:<13} {:>12} {:>12} {:>9.2} {:>12} {:>10}",
-            if s.error.is_none() { "OK" } else { "FAILED" },
+            match (&s.error, s.interrupted) {
+                (None, _) => "OK",
+                (Some(_), true) => "STOPPED",
+                (Some(_), false) => "FAILED",
+            },
             escape(&s.name, 200),
             s.sync_mode,
             thousands(s.records_written),
@@ -72,7 +76,11 @@ pub fn report_json(r: &PipelineReport) -> serde_json::Value {
         .map(|s| {
             serde_json::json!({
                 "name": s.name,
-                "status": if s.error.is_none() { "ok" } else { "failed" },
+                "status": match (&s.error, s.interrupted) {
+                    (None, _) => "ok",
+                    (Some(_), true) => "interrupted",
+                    (Some(_), false) => "failed",
+                },
                 "sync_mode": s.sync_mode,
                 "records_read": s.records_read,
                 "records_written": s.records_written,

@@ -14,9 +14,12 @@
 //! its reason: upstream stages stop at their next send, downstream stages
 //! at their next receive, and nothing is committed after the failure.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::channel::ByteChannel;
+use super::interrupt::Interrupt;
 use crate::ipc::guarded;
 use crate::runtime::{ConnectorFailure, FailureKind, Inbox, Outbox};
 
@@ -57,7 +60,11 @@ pub struct Graph<'a> {
     stream: String,
     capacity: usize,
     layers: Vec<Layer<'a>>,
+    interrupt: Option<Interrupt>,
 }
+
+/// How often a running graph looks at its [`Interrupt`].
+const INTERRUPT_POLL: Duration = Duration::from_millis(20);
 
 /// How every stage of a graph ended, layer by layer.
 pub struct GraphOutcome {
@@ -99,7 +106,16 @@ impl<'a> Graph<'a> {
             stream: stream.to_string(),
             capacity,
             layers: Vec::new(),
+            interrupt: None,
         }
+    }
+
+    /// Stops the graph when `interrupt` is triggered: every channel is
+    /// aborted with the interrupt's reason, so stages stop at their next
+    /// send or receive and nothing after that point is acknowledged.
+    pub fn interruptible(mut self, interrupt: &Interrupt) -> Self {
+        self.interrupt = Some(interrupt.clone());
+        self
     }
 
     /// Appends a layer run by `name`.
@@ -123,7 +139,24 @@ impl<'a> Graph<'a> {
             .collect();
         let stream = self.stream.as_str();
         let channels_ref = &channels;
+        let done = AtomicBool::new(false);
+        let interrupt = self.interrupt.clone();
         let layers = std::thread::scope(|s| {
+            if let Some(interrupt) = &interrupt {
+                let done = &done;
+                s.spawn(move || {
+                    while !done.load(Ordering::Relaxed) {
+                        if interrupt.signal().is_some() {
+                            let reason = interrupt.reason();
+                            for c in channels_ref {
+                                c.abort(&reason);
+                            }
+                            return;
+                        }
+                        std::thread::sleep(INTERRUPT_POLL);
+                    }
+                });
+            }
             let handles: Vec<Vec<_>> = self
                 .layers
                 .into_iter()
@@ -144,7 +177,7 @@ impl<'a> Graph<'a> {
                         .collect()
                 })
                 .collect();
-            handles
+            let joined: Vec<Vec<_>> = handles
                 .into_iter()
                 .map(|layer| {
                     layer
@@ -156,7 +189,9 @@ impl<'a> Graph<'a> {
                         })
                         .collect()
                 })
-                .collect()
+                .collect();
+            done.store(true, Ordering::Relaxed);
+            joined
         });
         GraphOutcome { layers }
     }

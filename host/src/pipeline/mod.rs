@@ -6,12 +6,14 @@
 pub mod channel;
 pub mod commit;
 pub mod graph;
+mod interrupt;
 mod prepare;
 mod stream;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use interrupt::Interrupt;
 pub use prepare::{decode_schema, discover_connector, Prepared, SelectedStream};
 
 use crate::config::PipelineConfig;
@@ -59,6 +61,9 @@ pub struct StreamReport {
     pub error: Option<String>,
     /// The failure as data: kind, category, code, retryable, details.
     pub failure: Option<crate::runtime::ErrorInfo>,
+    /// Whether it was stopped by an [`Interrupt`] (its committed
+    /// checkpoints stay; a rerun resumes from the last one).
+    pub interrupted: bool,
 }
 
 impl StreamReport {
@@ -93,6 +98,11 @@ impl PipelineReport {
     pub fn success(&self) -> bool {
         self.streams.iter().all(|s| s.error.is_none())
     }
+
+    /// Whether an [`Interrupt`] stopped any stream.
+    pub fn interrupted(&self) -> bool {
+        self.streams.iter().any(|s| s.interrupted)
+    }
 }
 
 /// Runs every selected stream of `config`.
@@ -101,9 +111,22 @@ pub fn run(
     runtime: &Runtime,
     settings: &Settings,
 ) -> Result<PipelineReport, PipelineError> {
+    run_until(config, runtime, settings, &Interrupt::new())
+}
+
+/// Runs every selected stream of `config` until done or until `interrupt`
+/// is triggered: then running streams stop at their next frame (their
+/// acknowledged checkpoints stay committed), streams not yet started are
+/// skipped, and both are reported as interrupted.
+pub fn run_until(
+    config: &PipelineConfig,
+    runtime: &Runtime,
+    settings: &Settings,
+    interrupt: &Interrupt,
+) -> Result<PipelineReport, PipelineError> {
     let start = std::time::Instant::now();
     let prepared = Prepared::new(config, runtime, settings)?;
-    let streams = prepared.run_all();
+    let streams = prepared.run_all(interrupt);
     Ok(PipelineReport {
         pipeline: config.spec.pipeline.clone(),
         streams,

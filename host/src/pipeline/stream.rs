@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use super::commit::{Committer, PipelineState};
 use super::graph::{Graph, Ports, StageFn, StageOutput};
+use super::interrupt::Interrupt;
 use super::prepare::{Prepared, SelectedStream};
 use super::StreamReport;
 use crate::runtime::bindings::sync_mode_name;
@@ -20,7 +21,7 @@ use crate::state::{RunOutcome, RunStatus};
 impl Prepared<'_> {
     /// Runs every selected stream, `resources.parallelism` at a time, and
     /// reports each in selection order.
-    pub fn run_all(&self) -> Vec<StreamReport> {
+    pub fn run_all(&self, interrupt: &Interrupt) -> Vec<StreamReport> {
         let n = self.streams.len();
         let queue: Mutex<VecDeque<usize>> = Mutex::new((0..n).collect());
         let results: Mutex<Vec<Option<StreamReport>>> = Mutex::new(vec![None; n]);
@@ -30,7 +31,16 @@ impl Prepared<'_> {
                 s.spawn(|| loop {
                     let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
                     let Some(i) = next else { break };
-                    let report = self.run_stream(&self.streams[i]);
+                    let report = if interrupt.signal().is_some() {
+                        let mut r = failed_report(
+                            &self.streams[i],
+                            format!("not started: {}", interrupt.reason()),
+                        );
+                        r.interrupted = true;
+                        r
+                    } else {
+                        self.run_stream(&self.streams[i], interrupt)
+                    };
                     results.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(report);
                 });
             }
@@ -150,8 +160,8 @@ impl Prepared<'_> {
         })
     }
 
-    /// Runs one stream to completion or failure.
-    pub fn run_stream(&self, stream: &SelectedStream) -> StreamReport {
+    /// Runs one stream to completion, failure or interruption.
+    pub fn run_stream(&self, stream: &SelectedStream, interrupt: &Interrupt) -> StreamReport {
         let name = &stream.selection.name;
         let pipeline = &self.config.spec.pipeline;
         let start = Instant::now();
@@ -184,8 +194,24 @@ impl Prepared<'_> {
         let outcome = Graph::new(name, capacity)
             .then(&self.source.connector.manifest.name, sources)
             .then(&self.destination.connector.manifest.name, vec![destination])
+            .interruptible(interrupt)
             .run();
-        let failure = outcome.failure().map(|f| f.info());
+        let mut failure = outcome.failure().map(|f| f.info());
+        let interrupted = failure.is_some() && interrupt.signal().is_some();
+        if interrupted {
+            failure = Some(ErrorInfo {
+                kind: "interrupted".into(),
+                category: "interrupted".into(),
+                code: "interrupted".into(),
+                message: format!(
+                    "{}; {} checkpoint(s) of stream `{name}` were committed, a rerun resumes from the last",
+                    interrupt.reason(),
+                    committer.committed()
+                ),
+                retryable: true,
+                details: None,
+            });
+        }
         let src_r = outcome.layer(0);
         let dst_r = outcome.layer(1);
         let report = StreamReport {
@@ -200,10 +226,13 @@ impl Prepared<'_> {
             checkpoints: committer.committed(),
             error: failure.as_ref().map(|f| f.message.clone()),
             failure,
+            interrupted,
         };
         let outcome = RunOutcome {
             status: if report.error.is_none() {
                 RunStatus::Completed
+            } else if report.interrupted {
+                RunStatus::Interrupted
             } else {
                 RunStatus::Failed
             },
@@ -247,5 +276,6 @@ fn failed_report(stream: &SelectedStream, error: String) -> StreamReport {
         checkpoints: 0,
         failure: Some(ErrorInfo::host("stream_setup", error.clone())),
         error: Some(error),
+        interrupted: false,
     }
 }

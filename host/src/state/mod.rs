@@ -94,6 +94,8 @@ pub enum RunStatus {
     Completed,
     /// Failed.
     Failed,
+    /// Stopped from outside (a signal) after its last committed checkpoint.
+    Interrupted,
 }
 
 impl RunStatus {
@@ -103,6 +105,7 @@ impl RunStatus {
             RunStatus::Running => "running",
             RunStatus::Completed => "completed",
             RunStatus::Failed => "failed",
+            RunStatus::Interrupted => "interrupted",
         }
     }
 }
