@@ -1085,6 +1085,13 @@ extern "C" {
 /// transforms). Blocks while the pipeline is full (backpressure). An
 /// error means the batch was rejected (malformed frame) or the run was
 /// cancelled: stop reading and return the error.
+/// 
+/// A frame is an uncompressed Arrow IPC stream: one schema message
+/// (the stream's discovered columns and types), at most one record
+/// batch, and an optional end-of-stream marker; no dictionary batches,
+/// nothing after the marker. The host checks every length in the
+/// headers against the bytes sent and fails the stream with a
+/// contract error (`bad_frame`) on any mismatch.
 pub fn emit_batch(stream_name: &str, ipc: &[u8]) -> std::result::Result<(), ConnectorError> {
     let mut flat: Vec<FlatVal> = Vec::with_capacity(4);
     canon::lower_bytes(stream_name.as_bytes(), &mut flat);
@@ -1109,7 +1116,10 @@ pub fn next_batch() -> Option<Frame> {
 }
 
 /// Reads the saved state of `key` (by convention the stream name), as
-/// JSON text, or `none` if nothing was saved.
+/// JSON text, or `none` if nothing was saved. Keys are scoped to the
+/// calling stream: the stream's own name is its cursor, any other key
+/// is private to the stream (stored as `<stream>/<key>`), so one stream
+/// cannot read or overwrite another's.
 pub fn get_state(key: &str) -> Option<String> {
     let mut flat: Vec<FlatVal> = Vec::with_capacity(2);
     canon::lower_bytes(key.as_bytes(), &mut flat);
@@ -1122,7 +1132,9 @@ pub fn get_state(key: &str) -> Option<String> {
 
 /// Saves the state of `key` as JSON text. For sources this is a
 /// checkpoint: the host commits it only after the destination has
-/// durably written every batch emitted before it.
+/// durably written every batch emitted before it. Keys are scoped as
+/// for `get-state` and hold 1 to 1024 bytes; a value holds at most
+/// 1 MiB and must be valid JSON (else a contract error).
 pub fn set_state(key: &str, value: &str) -> std::result::Result<(), ConnectorError> {
     let mut flat: Vec<FlatVal> = Vec::with_capacity(4);
     canon::lower_bytes(key.as_bytes(), &mut flat);
@@ -1134,7 +1146,9 @@ pub fn set_state(key: &str, value: &str) -> std::result::Result<(), ConnectorErr
     }
 }
 
-/// Writes a log record; `fields` is an optional JSON object.
+/// Writes a log record; `fields` is an optional JSON object. The host
+/// escapes control characters (a newline cannot forge a log line) and
+/// keeps at most 16 KiB of a message.
 pub fn log(level: LogLevel, message: &str, fields: Option<&str>) -> () {
     let mut flat: Vec<FlatVal> = Vec::with_capacity(6);
     level.lower(&mut flat);
@@ -1144,7 +1158,8 @@ pub fn log(level: LogLevel, message: &str, fields: Option<&str>) -> () {
 }
 
 /// Records a metric value; `labels` is an optional JSON object of
-/// string values.
+/// string values. Names hold 1 to 200 bytes and values are finite;
+/// other metrics are dropped with a warning.
 pub fn emit_metric(name: &str, value: f64, labels: Option<&str>) -> () {
     let mut flat: Vec<FlatVal> = Vec::with_capacity(6);
     canon::lower_bytes(name.as_bytes(), &mut flat);
