@@ -126,9 +126,10 @@ impl Destination for FileDestination {
         if let Err(e) = out.close() {
             // Every row is in the target already; the next run removes it.
             log::warn(&format!(
-                "stream `{}`: a working file next to {} was not removed: {e}",
+                "stream `{}`: a working file next to {} was not removed: {}",
                 request.stream_name,
-                target.display()
+                target.display(),
+                e.message
             ));
         }
         Ok(input.summary())
