@@ -9,7 +9,9 @@
 use std::collections::VecDeque;
 use std::sync::{Condvar, Mutex};
 
-use crate::runtime::{Frame, Inbox, Outbox};
+use std::time::Instant;
+
+use crate::runtime::{ChannelError, Frame, Inbox, Outbox};
 
 #[derive(Default)]
 struct Inner {
@@ -86,18 +88,50 @@ impl ByteChannel {
     }
 }
 
+impl ByteChannel {
+    /// Waits on the condition variable, until `deadline` if one is given;
+    /// `Err` once it has passed.
+    fn wait<'g>(
+        &self,
+        g: std::sync::MutexGuard<'g, Inner>,
+        deadline: Option<Instant>,
+    ) -> Result<std::sync::MutexGuard<'g, Inner>, ChannelError> {
+        match deadline {
+            None => Ok(self.changed.wait(g).unwrap_or_else(|p| p.into_inner())),
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(ChannelError::TimedOut);
+                }
+                let (g, _) = self
+                    .changed
+                    .wait_timeout(g, left)
+                    .unwrap_or_else(|p| p.into_inner());
+                Ok(g)
+            }
+        }
+    }
+}
+
 impl Outbox for ByteChannel {
     fn send(&self, frame: Frame) -> Result<(), String> {
+        self.send_until(frame, None).map_err(|e| match e {
+            ChannelError::Aborted(r) => r,
+            ChannelError::TimedOut => "timed out".into(),
+        })
+    }
+
+    fn send_until(&self, frame: Frame, deadline: Option<Instant>) -> Result<(), ChannelError> {
         let weight = frame.weight();
         let mut g = self.lock();
         loop {
             if let Some(r) = &g.aborted {
-                return Err(r.clone());
+                return Err(ChannelError::Aborted(r.clone()));
             }
             if g.queue.is_empty() || g.bytes + weight <= self.capacity {
                 break;
             }
-            g = self.changed.wait(g).unwrap_or_else(|p| p.into_inner());
+            g = self.wait(g, deadline)?;
         }
         g.bytes += weight;
         g.peak_bytes = g.peak_bytes.max(g.bytes);
@@ -110,10 +144,17 @@ impl Outbox for ByteChannel {
 
 impl Inbox for ByteChannel {
     fn recv(&self) -> Result<Option<Frame>, String> {
+        self.recv_until(None).map_err(|e| match e {
+            ChannelError::Aborted(r) => r,
+            ChannelError::TimedOut => "timed out".into(),
+        })
+    }
+
+    fn recv_until(&self, deadline: Option<Instant>) -> Result<Option<Frame>, ChannelError> {
         let mut g = self.lock();
         loop {
             if let Some(r) = &g.aborted {
-                return Err(r.clone());
+                return Err(ChannelError::Aborted(r.clone()));
             }
             if let Some(frame) = g.queue.pop_front() {
                 g.bytes -= frame.weight();
@@ -124,7 +165,7 @@ impl Inbox for ByteChannel {
             if g.finished {
                 return Ok(None);
             }
-            g = self.changed.wait(g).unwrap_or_else(|p| p.into_inner());
+            g = self.wait(g, deadline)?;
         }
     }
 }
@@ -200,6 +241,24 @@ mod tests {
             got, 60,
             "no frame is cut off by the first producer to finish"
         );
+    }
+
+    #[test]
+    fn waits_end_at_the_deadline() {
+        let ch = ByteChannel::new(10);
+        let start = Instant::now();
+        let soon = Some(start + Duration::from_millis(100));
+        assert_eq!(ch.recv_until(soon).unwrap_err(), ChannelError::TimedOut);
+        ch.send(data(10)).unwrap();
+        assert_eq!(
+            ch.send_until(data(10), soon).unwrap_err(),
+            ChannelError::TimedOut
+        );
+        assert!(start.elapsed() >= Duration::from_millis(100));
+        assert!(start.elapsed() < Duration::from_secs(5));
+        // Before the deadline, frames pass as usual.
+        let later = Some(Instant::now() + Duration::from_secs(5));
+        assert!(ch.recv_until(later).unwrap().is_some());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use arrow_schema::SchemaRef;
 use wasmtime::component::ResourceTable;
@@ -84,16 +85,38 @@ pub fn scoped_key(stream: Option<&str>, key: &str) -> String {
     }
 }
 
+/// Why a wait on a channel ended without a frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelError {
+    /// The run was aborted, for this reason.
+    Aborted(String),
+    /// The deadline passed first.
+    TimedOut,
+}
+
 /// Where a source's frames go. `Err` carries why the run was aborted.
 pub trait Outbox: Send + Sync {
     /// Sends a frame, blocking while the pipeline is full.
     fn send(&self, frame: Frame) -> Result<(), String>;
+
+    /// Like [`Outbox::send`], but gives up at `deadline`. The default never
+    /// blocks long enough to need it.
+    fn send_until(&self, frame: Frame, deadline: Option<Instant>) -> Result<(), ChannelError> {
+        let _ = deadline;
+        self.send(frame).map_err(ChannelError::Aborted)
+    }
 }
 
 /// Where a destination's frames come from.
 pub trait Inbox: Send + Sync {
     /// The next frame, `Ok(None)` at the end, `Err` if the run was aborted.
     fn recv(&self) -> Result<Option<Frame>, String>;
+
+    /// Like [`Inbox::recv`], but gives up at `deadline`.
+    fn recv_until(&self, deadline: Option<Instant>) -> Result<Option<Frame>, ChannelError> {
+        let _ = deadline;
+        self.recv().map_err(ChannelError::Aborted)
+    }
 }
 
 /// Live counters of one instance, readable from other threads.
@@ -174,6 +197,10 @@ pub struct HostState {
     pub(crate) fault: Option<String>,
     /// Why a blocked call was cancelled.
     pub(crate) cancelled: Option<String>,
+    /// When the instance's time limit ends; host waits end there too.
+    pub(crate) deadline: Option<Instant>,
+    /// A host wait reached the deadline.
+    pub(crate) timed_out: bool,
     /// The panic message the SDK logged before trapping.
     pub(crate) panic_message: Option<String>,
     /// Destination: a checkpoint delivered but not yet acknowledged.
@@ -221,6 +248,8 @@ impl HostState {
             ctx,
             fault: None,
             cancelled: None,
+            deadline: None,
+            timed_out: false,
             panic_message: None,
             pending_ack: None,
             saw_end: false,
@@ -231,6 +260,12 @@ impl HostState {
             dropped_metrics: 0,
             wasmedge: None,
         }
+    }
+
+    /// The trap for a host wait that reached the instance's deadline.
+    fn time_up(&mut self) -> wasmtime::Error {
+        self.timed_out = true;
+        wasmtime::Error::msg("the time limit ended while waiting for the pipeline")
     }
 
     fn stream_label(&self) -> &str {
@@ -324,17 +359,21 @@ impl Host for HostState {
             return Ok(Ok(()));
         }
         let bytes = ipc.len() as u64;
-        match outbox.send(Frame::Data {
-            stream: stream_name,
-            ipc,
-            rows,
-        }) {
+        match outbox.send_until(
+            Frame::Data {
+                stream: stream_name,
+                ipc,
+                rows,
+            },
+            self.deadline,
+        ) {
             Ok(()) => {
                 self.emitted_rows += rows;
                 self.emitted_bytes += bytes;
                 Ok(Ok(()))
             }
-            Err(reason) => {
+            Err(ChannelError::TimedOut) => Err(self.time_up()),
+            Err(ChannelError::Aborted(reason)) => {
                 self.cancelled = Some(reason.clone());
                 Ok(Err(host_error(
                     ErrorCategory::Internal,
@@ -361,7 +400,8 @@ impl Host for HostState {
             self.cancelled = Some(msg.clone());
             return Err(wasmtime::Error::msg(msg));
         }
-        match inbox.recv() {
+        match inbox.recv_until(self.deadline) {
+            Err(ChannelError::TimedOut) => Err(self.time_up()),
             Ok(Some(Frame::Data { stream, ipc, rows })) => {
                 self.delivered_rows += rows;
                 Ok(Some(WitFrame::Data(Batch {
@@ -377,7 +417,7 @@ impl Host for HostState {
                 self.saw_end = true;
                 Ok(None)
             }
-            Err(reason) => {
+            Err(ChannelError::Aborted(reason)) => {
                 // Abort the destination without letting it finalize partial data.
                 self.cancelled = Some(reason.clone());
                 Err(wasmtime::Error::msg(format!("cancelled: {reason}")))
@@ -449,12 +489,13 @@ impl Host for HostState {
                     share: *share,
                     seq: self.checkpoints_sent,
                 };
-                match outbox.send(Frame::Checkpoint(cp)) {
+                match outbox.send_until(Frame::Checkpoint(cp), self.deadline) {
                     Ok(()) => {
                         self.checkpoints_sent += 1;
                         Ok(Ok(()))
                     }
-                    Err(reason) => {
+                    Err(ChannelError::TimedOut) => Err(self.time_up()),
+                    Err(ChannelError::Aborted(reason)) => {
                         self.cancelled = Some(reason.clone());
                         Ok(Err(host_error(
                             ErrorCategory::Internal,

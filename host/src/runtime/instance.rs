@@ -215,6 +215,7 @@ impl Instance {
             ),
         };
         let mut state = HostState::new(wasi, limits.max_memory, ctx);
+        state.deadline = std::time::Instant::now().checked_add(limits.timeout);
         state.wasmedge = module_state;
         let mut store = Store::new(runtime.engine(), state);
         store.limiter(|s| &mut s.limiter);
@@ -261,7 +262,9 @@ impl Instance {
                 let data = self.store.data_mut();
                 let kind = if data.limiter.exceeded.is_some() {
                     FailureKind::Memory(data.limiter.max)
-                } else if matches!(trap.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
+                } else if data.timed_out
+                    || matches!(trap.downcast_ref::<Trap>(), Some(Trap::Interrupt))
+                {
                     FailureKind::Timeout(self.timeout)
                 } else if let Some(reason) = data.cancelled.take() {
                     FailureKind::Cancelled(reason)

@@ -19,8 +19,8 @@ use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine};
 
 pub use host_impl::{
-    escape, scoped_key, Acks, Checkpoint, Frame, HostContext, Inbox, Outbox, Progress, Role,
-    StreamState, MAX_STATE_BYTES,
+    escape, scoped_key, Acks, ChannelError, Checkpoint, Frame, HostContext, Inbox, Outbox,
+    Progress, Role, StreamState, MAX_STATE_BYTES,
 };
 pub use instance::{
     ConnectorErrorData, ConnectorFailure, DestinationInstance, ErrorInfo, FailureKind,
