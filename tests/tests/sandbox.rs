@@ -139,6 +139,46 @@ fn runtime_hosts_grant_only_the_configured_endpoint() {
 }
 
 #[test]
+fn only_granted_names_can_be_looked_up() {
+    let db = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = db.local_addr().unwrap().port();
+    let manifest = format!("{NO_CAPS}capabilities:\n  network:\n    runtime_hosts: true\n");
+    let p = Project::new();
+    p.component_with_manifest("hostile", "dbish", &manifest);
+    let yaml = |host: &str, target: &str| {
+        format!(
+            "version: \"1.0\"\npipeline: h\nsource:\n  use: components/dbish\n  config:\n    mode: connect\n    target: \"{target}\"\n    host: {host}\n    port: {port}\ndestination:\n  use: rapidbyte/dest-file\n  config:\n    path: out\n  write_mode: replace\n"
+        )
+    };
+    // The granted name resolves inside the sandbox and connects.
+    let ok = p.run_ok(&yaml("localhost", &format!("localhost:{port}")));
+    assert_eq!(ok.streams[0].records_written, 1);
+    // A name the grant does not hold is refused before any resolver sees
+    // it, even one that would resolve to the granted address.
+    for name in [
+        "leak-1234.example.invalid",
+        "LOCALHOST.localdomain",
+        "ip6-localhost",
+    ] {
+        let r = p
+            .run(&yaml("127.0.0.1", &format!("{name}:{port}")))
+            .unwrap();
+        let err = r.streams[0].error.clone().expect("lookup must fail");
+        assert!(
+            err.contains(&format!("connect to {name}:{port} failed")),
+            "{err}"
+        );
+    }
+    let r = p
+        .run(&yaml("127.0.0.1", &format!("localhost:{port}")))
+        .unwrap();
+    assert!(
+        r.streams[0].error.is_some(),
+        "localhost is not granted when the grant names 127.0.0.1"
+    );
+}
+
+#[test]
 fn files_outside_the_granted_directory_are_unreachable() {
     for build in BUILDS {
         let p = Project::new();

@@ -193,6 +193,8 @@ pub struct HostState {
     pub(crate) table: ResourceTable,
     pub(crate) limiter: MemoryLimiter,
     pub(crate) ctx: HostContext,
+    /// The names this instance may look up.
+    pub(crate) lookup: super::name_lookup::LookupGrant,
     /// A contract violation the host detected (malformed frame...).
     pub(crate) fault: Option<String>,
     /// Why a blocked call was cancelled.
@@ -246,6 +248,7 @@ impl HostState {
             table: ResourceTable::new(),
             limiter: MemoryLimiter::new(max_memory),
             ctx,
+            lookup: Default::default(),
             fault: None,
             cancelled: None,
             deadline: None,

@@ -216,6 +216,10 @@ impl Instance {
         };
         let mut state = HostState::new(wasi, limits.max_memory, ctx);
         state.deadline = std::time::Instant::now().checked_add(limits.timeout);
+        state.lookup = super::name_lookup::LookupGrant {
+            names: grant.names.clone(),
+            denied: grant.denied.clone(),
+        };
         state.wasmedge = module_state;
         let mut store = Store::new(runtime.engine(), state);
         store.limiter(|s| &mut s.limiter);

@@ -6,6 +6,7 @@ pub mod bindings;
 mod host_impl;
 mod instance;
 mod limits;
+mod name_lookup;
 pub mod sandbox;
 pub mod wasmedge;
 
@@ -128,6 +129,7 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        name_lookup::add_to_linker(&mut linker).map_err(|e| RuntimeError::Engine(e.to_string()))?;
         bindings::source::rapidbyte::connector::host::add_to_linker::<_, HasSelf<_>>(
             &mut linker,
             |s: &mut host_impl::HostState| s,

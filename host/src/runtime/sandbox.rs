@@ -20,6 +20,9 @@ pub struct Grant {
     pub dir: Option<(PathBuf, FsAccess)>,
     /// The TCP endpoints it may connect to.
     pub endpoints: Vec<SocketAddr>,
+    /// The host names it was granted (lower case), the only names its name
+    /// lookups may ask about; IP literals need no lookup.
+    pub names: HashSet<String>,
     /// The config to pass it, with the directory rewritten to its absolute
     /// path.
     pub config: serde_json::Value,
@@ -129,6 +132,9 @@ pub fn grant(
                 .to_socket_addrs()
                 .map_err(|e| format!("`{from}`: cannot resolve {host}:{port}: {e}"))?;
             out.endpoints.extend(addrs);
+            if host.parse::<std::net::IpAddr>().is_err() {
+                out.names.insert(host.to_ascii_lowercase());
+            }
         }
     }
     out.config = config;

@@ -33,7 +33,8 @@ impl ModuleState {
     /// end at `deadline`, the instance's time limit.
     pub fn new(grant: &Grant, deadline: Option<Instant>) -> Result<Self, String> {
         let p1 = sandbox::wasi_builder(grant)?.build_p1();
-        let mut sockets = SocketTable::new(grant.endpoints.clone(), grant.denied.clone());
+        let mut sockets = SocketTable::new(grant.endpoints.clone(), grant.denied.clone())
+            .with_names(grant.names.iter().cloned());
         if let Some(deadline) = deadline {
             sockets.set_deadline(deadline);
         }

@@ -299,6 +299,8 @@ const SOCKET_RIGHTS: u64 = (1 << 1) | (1 << 3) | (1 << 6) | (1 << 27) | (1 << 28
 /// The sockets of one store, and the sandbox's grant for them.
 pub struct SocketTable {
     endpoints: Vec<SocketAddr>,
+    /// Host names the guest may look up (lower case).
+    names: HashSet<String>,
     denied: Arc<AtomicU64>,
     sockets: HashMap<u32, Socket>,
     next_fd: u32,
@@ -329,6 +331,7 @@ impl SocketTable {
     pub fn new(endpoints: Vec<SocketAddr>, denied: Arc<AtomicU64>) -> Self {
         SocketTable {
             endpoints,
+            names: HashSet::new(),
             denied,
             sockets: HashMap::new(),
             next_fd: SOCKET_FD_BASE,
@@ -684,11 +687,23 @@ impl SocketTable {
         Ok(())
     }
 
+    /// The same table, letting the guest look up `names` (the grant's host
+    /// names); any other name is refused without asking a resolver.
+    pub fn with_names(mut self, names: impl IntoIterator<Item = String>) -> Self {
+        self.names = names.into_iter().map(|n| n.to_ascii_lowercase()).collect();
+        self
+    }
+
     /// The granted IPs among `node`'s addresses (in `family`: 0 any,
-    /// 1 IPv4, 2 IPv6); `ACCES` (counted) if there are none.
+    /// 1 IPv4, 2 IPv6); `ACCES` (counted) if there are none. Only granted
+    /// names and IP literals are resolved: a lookup of any other name never
+    /// leaves the host, so it cannot carry data out.
     fn resolve(&self, node: &str, family: u8) -> Result<Vec<IpAddr>, Errno> {
         let granted: HashSet<IpAddr> = self.endpoints.iter().map(|e| e.ip()).collect();
         if granted.is_empty() {
+            return Err(self.deny("getaddrinfo", &node));
+        }
+        if node.parse::<IpAddr>().is_err() && !self.names.contains(&node.to_ascii_lowercase()) {
             return Err(self.deny("getaddrinfo", &node));
         }
         let resolved = match (node, 0u16).to_socket_addrs() {
@@ -852,7 +867,8 @@ mod tests {
     fn only_granted_endpoints_connect_and_denials_are_counted() {
         let denied = Arc::new(AtomicU64::new(0));
         let granted: SocketAddr = "127.0.0.1:9".parse().unwrap();
-        let mut t = SocketTable::new(vec![granted], denied.clone());
+        let mut t =
+            SocketTable::new(vec![granted], denied.clone()).with_names(["localhost".into()]);
         let fd = t.open(1, 2).unwrap() as i32;
         assert!(SocketTable::is_socket_fd(fd));
         assert_eq!(
@@ -875,9 +891,16 @@ mod tests {
         );
         assert_eq!(t.resolve("127.0.0.2", 0), Err(Errno::ACCES));
         assert_eq!(denied.load(Ordering::Relaxed), 4);
+        // A name outside the grant is refused before any resolver sees it.
+        assert_eq!(t.resolve("leak.example.invalid", 0), Err(Errno::ACCES));
+        assert_eq!(
+            t.resolve("LOCALHOST", 1),
+            Ok(vec![IpAddr::from([127, 0, 0, 1])])
+        );
+        assert_eq!(denied.load(Ordering::Relaxed), 5);
         let nothing = SocketTable::new(Vec::new(), denied.clone());
         assert_eq!(nothing.resolve("localhost", 0), Err(Errno::ACCES));
-        assert_eq!(denied.load(Ordering::Relaxed), 5);
+        assert_eq!(denied.load(Ordering::Relaxed), 6);
         assert_eq!(t.close(fd), Ok(()));
         assert_eq!(t.close(fd), Err(Errno::BADF));
     }
