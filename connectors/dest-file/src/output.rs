@@ -149,16 +149,25 @@ fn remove(path: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Makes renames in `dir` durable. Platforms that cannot sync a directory
-/// (some WASI hosts) report it as unsupported; then the file's own sync
-/// is all there is.
+/// Makes renames in `dir` durable. Some platforms hand out directory
+/// handles that cannot be synced (WASI preview 1 hosts answer `EBADF`,
+/// others "unsupported"); there the file's own sync is all there is.
 fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    use std::io::ErrorKind::*;
-    let res = File::open(dir).and_then(|d| d.sync_all());
-    match res {
-        Err(e) if matches!(e.kind(), Unsupported | InvalidInput | PermissionDenied) => Ok(()),
+    match File::open(dir).and_then(|d| d.sync_all()) {
+        Err(e) if cannot_sync_directories(&e) => Ok(()),
         other => other,
     }
+}
+
+/// Whether `e`, from syncing a directory, means the platform cannot.
+pub(crate) fn cannot_sync_directories(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    #[cfg(target_os = "wasi")]
+    const EBADF: i32 = 8;
+    #[cfg(not(target_os = "wasi"))]
+    const EBADF: i32 = 9;
+    matches!(e.kind(), Unsupported | InvalidInput | PermissionDenied)
+        || e.raw_os_error() == Some(EBADF)
 }
 
 impl Output {

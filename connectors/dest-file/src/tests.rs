@@ -648,3 +648,16 @@ fn commits_without_rows() {
         assert!(hidden(&dir.0).is_empty());
     }
 }
+
+/// Hosts that cannot sync a directory are tolerated; real I/O errors not.
+#[test]
+fn only_an_unsyncable_directory_is_tolerated() {
+    use crate::output::cannot_sync_directories;
+    use std::io::{Error, ErrorKind};
+    assert!(cannot_sync_directories(&Error::from_raw_os_error(9))); // EBADF
+    assert!(cannot_sync_directories(&Error::from(
+        ErrorKind::Unsupported
+    )));
+    assert!(!cannot_sync_directories(&Error::from_raw_os_error(5))); // EIO
+    assert!(!cannot_sync_directories(&Error::from_raw_os_error(28))); // ENOSPC
+}
