@@ -3,6 +3,7 @@
 
 mod aot_cache;
 pub mod bindings;
+mod deadline_poll;
 mod host_impl;
 mod instance;
 mod limits;
@@ -130,6 +131,8 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
             .map_err(|e| RuntimeError::Engine(e.to_string()))?;
         name_lookup::add_to_linker(&mut linker).map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        deadline_poll::add_to_linker(&mut linker)
+            .map_err(|e| RuntimeError::Engine(e.to_string()))?;
         bindings::source::rapidbyte::connector::host::add_to_linker::<_, HasSelf<_>>(
             &mut linker,
             |s: &mut host_impl::HostState| s,
