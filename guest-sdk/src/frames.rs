@@ -5,6 +5,7 @@ use arrow_array::RecordBatch;
 use crate::bindings::rapidbyte::connector::host;
 use crate::error::Result;
 use crate::ipc;
+use crate::sizing::{batch_bytes, row_bytes};
 use crate::types::{Frame, StreamSelection, StreamSummary, WriteSummary};
 
 /// Default batch byte limit when a selection asks for none (64 MiB).
@@ -78,23 +79,31 @@ impl Emitter {
     }
 }
 
-/// Splits `batch` into row slices whose Arrow buffer size stays within
-/// `max_bytes` (a single row larger than the limit travels alone).
+/// Splits `batch` into row slices whose Arrow size stays within `max_bytes`,
+/// cutting by the bytes of each row (see [`row_bytes`]), so a batch whose
+/// rows widen part way is cut where they widen, not at the average. A single
+/// row larger than the limit travels alone. Sizes count only the part of
+/// the buffers a sliced batch uses.
 pub fn split_to_limit(batch: &RecordBatch, max_bytes: u64) -> Vec<RecordBatch> {
     let rows = batch.num_rows();
     if rows == 0 {
         return Vec::new();
     }
-    let size = batch.get_array_memory_size() as u64;
-    if size <= max_bytes {
+    if batch_bytes(batch) <= max_bytes {
         return vec![batch.clone()];
     }
-    let per_row = size.div_ceil(rows as u64).max(1);
-    let chunk = ((max_bytes / per_row) as usize).max(1);
-    (0..rows)
-        .step_by(chunk)
-        .map(|start| batch.slice(start, chunk.min(rows - start)))
-        .collect()
+    let mut parts = Vec::new();
+    let (mut start, mut acc) = (0usize, 0u64);
+    for (i, size) in row_bytes(batch).into_iter().enumerate() {
+        if i > start && acc.saturating_add(size) > max_bytes {
+            parts.push(batch.slice(start, i - start));
+            start = i;
+            acc = 0;
+        }
+        acc = acc.saturating_add(size);
+    }
+    parts.push(batch.slice(start, rows - start));
+    parts
 }
 
 /// What a destination or transform receives.
@@ -154,7 +163,7 @@ impl FrameReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow_array::Int64Array;
+    use arrow_array::{Int64Array, StringArray};
     use std::sync::Arc;
 
     #[test]
@@ -167,5 +176,38 @@ mod tests {
         assert!(parts.iter().all(|p| p.num_rows() <= 1000));
         assert_eq!(split_to_limit(&b, u64::MAX).len(), 1);
         assert_eq!(split_to_limit(&b.slice(0, 0), 10).len(), 0);
+        // A slice is measured by its own rows, not the shared buffers.
+        assert_eq!(split_to_limit(&b.slice(0, 100), 8 * 1000).len(), 1);
+    }
+
+    #[test]
+    fn cuts_where_rows_widen() {
+        // 1 000 narrow rows, then 10 rows of 100 KB: an average-based split
+        // would put several wide rows in one slice.
+        let text: Vec<String> = (0..1_010)
+            .map(|i| {
+                if i < 1_000 {
+                    "a".into()
+                } else {
+                    "w".repeat(100_000)
+                }
+            })
+            .collect();
+        let col = StringArray::from_iter_values(text.iter());
+        let b = RecordBatch::try_from_iter([("t", Arc::new(col) as _)]).unwrap();
+        let parts = split_to_limit(&b, 150_000);
+        assert_eq!(parts.iter().map(|p| p.num_rows()).sum::<usize>(), 1_010);
+        for p in &parts {
+            assert!(
+                p.num_rows() == 1 || batch_bytes(p) <= 150_000,
+                "{} rows, {} bytes",
+                p.num_rows(),
+                batch_bytes(p)
+            );
+        }
+        // Rows larger than the limit go one by one.
+        let parts = split_to_limit(&b.slice(1_000, 10), 50_000);
+        assert_eq!(parts.len(), 10);
+        assert!(parts.iter().all(|p| p.num_rows() == 1));
     }
 }

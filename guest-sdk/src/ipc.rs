@@ -16,7 +16,9 @@ fn arrow_err(context: &str, e: impl std::fmt::Display) -> ConnectorError {
 
 /// Encodes one batch as an IPC stream (what `emit-batch` takes).
 pub fn encode_batch(batch: &RecordBatch) -> Result<Vec<u8>> {
-    let mut buf = Vec::with_capacity(batch.get_array_memory_size() + 1024);
+    // Sized by the rows the batch holds: a slice of a large batch must not
+    // reserve the whole shared buffers.
+    let mut buf = Vec::with_capacity(crate::sizing::batch_bytes(batch) as usize + 1024);
     {
         let mut w = StreamWriter::try_new(&mut buf, batch.schema_ref())
             .map_err(|e| arrow_err("encode schema", e))?;

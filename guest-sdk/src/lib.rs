@@ -10,6 +10,8 @@
 //! * [`ipc`] encodes and decodes Arrow record batches for the host.
 //! * [`Emitter`] sends batches downstream, cut at `max_batch_bytes`, and
 //!   counts what it sent; [`FrameReader`] pulls batches and checkpoints.
+//! * [`BatchSizer`] picks how many rows to decode at a time so a batch stays
+//!   within `max_batch_bytes` whatever the row width.
 //! * [`state`], [`log`], [`metrics`] and [`progress`] wrap the remaining
 //!   host functions.
 //!
@@ -175,6 +177,7 @@ pub mod ipc;
 pub mod log;
 pub mod metrics;
 pub mod progress;
+pub mod sizing;
 pub mod state;
 mod streams;
 
@@ -183,9 +186,10 @@ pub use arrow_schema;
 #[doc(hidden)]
 pub use connector::__glue;
 pub use connector::{ok_validation, Destination, Source, Transform};
-pub use error::{ConnectorError, Result};
+pub use error::{io_error, ConnectorError, Result};
 pub use frames::{split_to_limit, Emitter, FrameReader, InputFrame, DEFAULT_MAX_BATCH_BYTES};
 pub use serde_json;
+pub use sizing::BatchSizer;
 pub use streams::StreamBuilder;
 
 /// The contract's data types, generated from `wit/` (`rapidbyte:connector/types`).
