@@ -11,7 +11,7 @@ mod files;
 mod schema;
 
 use rapidbyte_guest_sdk::prelude::*;
-use rapidbyte_guest_sdk::{log, state};
+use rapidbyte_guest_sdk::{log, state, BatchSizer};
 
 use config::Config;
 use cursor::Cursor;
@@ -128,9 +128,25 @@ impl FileSource {
             }
         };
         let mut out = Emitter::new(selection);
-        let batch_rows = self.config.batch_rows;
+        // Rows per batch follow the row width, so a batch stays near
+        // max_batch_bytes whatever `batch_rows` says (it is the upper bound).
+        let mut sizer = BatchSizer::new(out.max_batch_bytes(), self.config.batch_rows);
+        let mut warned = false;
         for file in &sf.files {
-            files::read_file(&self.config, file, &schema, batch_rows, |batch| {
+            files::read_file(&self.config, file, &schema, &mut sizer, |batch| {
+                let bytes = rapidbyte_guest_sdk::sizing::batch_bytes(&batch);
+                if !warned && batch.num_rows() == 1 && bytes > 2 * out.max_batch_bytes() {
+                    warned = true;
+                    log::warn(&format!(
+                        "stream `{}`: a row of {} bytes in {} is over resources.max_batch_bytes ({}); \
+                         such rows go one a batch, and if the connector runs out of memory, \
+                         raise resources.max_memory",
+                        selection.name,
+                        bytes,
+                        file.display(),
+                        out.max_batch_bytes()
+                    ));
+                }
                 let batch = match cursor.as_mut() {
                     Some(c) => c.keep_newer(&batch)?,
                     None => batch,

@@ -44,8 +44,7 @@ pub fn stream_schema(config: &Config, sf: &StreamFiles) -> Result<Arc<Schema>> {
             format!("{}: cannot infer a schema: {e}", first.display()),
         )
     };
-    let mut file = File::open(first)
-        .map_err(|e| ConnectorError::config("not_found", format!("{}: {e}", first.display())))?;
+    let mut file = File::open(first).map_err(|e| crate::files::io_err(first, e))?;
     let schema = match sf.format {
         Format::Csv => {
             let fmt = arrow_csv::reader::Format::default()
@@ -66,7 +65,8 @@ pub fn stream_schema(config: &Config, sf: &StreamFiles) -> Result<Arc<Schema>> {
         }
         Format::Parquet => {
             drop(file);
-            let reader = file_common::PathChunkReader::open(first).map_err(|e| err(&e))?;
+            let reader = file_common::PathChunkReader::open(first)
+                .map_err(|e| crate::files::io_err(first, e))?;
             let builder = ParquetRecordBatchReaderBuilder::try_new(reader).map_err(|e| err(&e))?;
             builder.schema().as_ref().clone()
         }
