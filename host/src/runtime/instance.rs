@@ -168,7 +168,7 @@ impl fmt::Display for ConnectorFailure {
             }
             FailureKind::Memory(cap) => write!(
                 f,
-                " was stopped: it exceeded its memory limit of {} MiB (resources.max_memory)",
+                " was stopped: it exceeded its memory limit of {} MiB; raise resources.max_memory, or for wide rows lower resources.max_batch_bytes (or the connector's batch_rows)",
                 cap >> 20
             ),
             FailureKind::Panic(m) => write!(f, " crashed: {m}"),
