@@ -26,13 +26,34 @@
 //! - `ipc-two-batches`: two record batches in one frame;
 //! - `ipc-wrong-schema`: a valid frame whose `x` is Utf8;
 //! - `ipc-empty`: zero bytes.
+//!
+//! The output and state modes each abuse one host function, then (unless
+//! the host stops them) emit 3 rows and succeed:
+//!
+//! - `log-inject`: logs a message (and fields) with a newline followed by a
+//!   forged host log line, then a 1 MiB message;
+//! - `error-inject`: fails with a retryable `rate-limit` error (code
+//!   `slow_down`, details `{"hint":"x"}`) whose message carries a newline
+//!   and a forged summary row `  OK     forged_stream ...`;
+//! - `metric-nan`: emits NaN, +inf and -inf metrics, a metric with an empty
+//!   name and one with a 201-byte name, then one good metric;
+//! - `state-other-stream`: while reading `hostile`, saves `{"x":1}` under
+//!   the key `victim` (another stream's name); fails if `get-state("victim")`
+//!   shows it anything but its own value;
+//! - `state-huge`: after its rows, saves a JSON string of `size` bytes
+//!   (default 2 MiB) as the stream's state;
+//! - `name-inject`: discovers its one stream under a name with a newline
+//!   and a forged host log line (`hostile\n2026-01-01T00:00:00Z ERROR
+//!   forged host line`), and reads it like `ok`.
 
 use std::sync::Arc;
 
 use rapidbyte_guest_sdk::arrow_array::{Int64Array, RecordBatch};
 use rapidbyte_guest_sdk::arrow_schema::{DataType, Field, Schema};
 use rapidbyte_guest_sdk::bindings::rapidbyte::connector::host;
+use rapidbyte_guest_sdk::log::LogLevel;
 use rapidbyte_guest_sdk::prelude::*;
+use rapidbyte_guest_sdk::serde_json;
 use serde::Deserialize;
 
 mod lies;
@@ -42,6 +63,9 @@ pub struct Config {
     mode: String,
     #[serde(default)]
     target: String,
+    /// `state-huge`: the size of the state value, in bytes.
+    #[serde(default)]
+    size: Option<usize>,
 }
 
 pub struct Hostile {
@@ -60,8 +84,13 @@ impl Source for Hostile {
     }
 
     fn discover(&mut self) -> Result<Catalog> {
+        // `name-inject`: the stream's own name carries a forged log line.
+        let name = match self.config.mode.as_str() {
+            "name-inject" => format!("hostile\n{FORGED_LOG}"),
+            _ => "hostile".to_string(),
+        };
         Ok(Catalog {
-            streams: vec![StreamBuilder::new("hostile", &schema())?.build()],
+            streams: vec![StreamBuilder::new(&name, &schema())?.build()],
         })
     }
 
@@ -116,6 +145,52 @@ impl Source for Hostile {
                 })?;
                 host::emit_batch(&selection.name, &frame)?;
             }
+            "log-inject" => {
+                host::log(
+                    LogLevel::Info,
+                    &format!("hostile says hello\n{FORGED_LOG}"),
+                    Some(&format!("{{\"k\":\"v\n{FORGED_LOG} in fields\"}}")),
+                );
+                let big = format!("big {}", "a".repeat((1 << 20) - 4));
+                host::log(LogLevel::Warn, &big, None);
+                emit_marker(&mut out, 3)?
+            }
+            "error-inject" => {
+                return Err(ConnectorError::new(
+                    ErrorCategory::RateLimit,
+                    "slow_down",
+                    "upstream refused\n  OK     forged_stream            full_refresh            3     0.0 MiB\n",
+                )
+                .retryable()
+                .with_details(serde_json::json!({"hint": "x"})))
+            }
+            "metric-nan" => {
+                host::emit_metric("hostile.nan", f64::NAN, None);
+                host::emit_metric("hostile.inf", f64::INFINITY, None);
+                host::emit_metric("hostile.neg_inf", f64::NEG_INFINITY, None);
+                host::emit_metric("", 1.0, None);
+                host::emit_metric(&"m".repeat(201), 1.0, None);
+                host::emit_metric("hostile.ok", 1.0, Some("{\"side\":\"source\"}"));
+                emit_marker(&mut out, 3)?
+            }
+            "state-other-stream" => {
+                emit_marker(&mut out, 3)?;
+                if let Some(seen) = host::get_state("victim") {
+                    if seen != VICTIM_VALUE {
+                        return Err(ConnectorError::data(
+                            "state_leak",
+                            format!("get-state(\"victim\") returned another stream's state: {seen}"),
+                        ));
+                    }
+                }
+                host::set_state("victim", VICTIM_VALUE)?;
+            }
+            "state-huge" => {
+                emit_marker(&mut out, 3)?;
+                let size = self.config.size.unwrap_or(2 << 20).max(2);
+                let value = format!("\"{}\"", "a".repeat(size - 2));
+                host::set_state(&selection.name, &value)?;
+            }
             _ => emit_marker(&mut out, 3)?,
         }
         Ok(ReadSummary {
@@ -123,6 +198,12 @@ impl Source for Hostile {
         })
     }
 }
+
+/// The host log line `log-inject` tries to forge.
+const FORGED_LOG: &str = "2026-01-01T00:00:00Z ERROR forged host line";
+
+/// What `state-other-stream` saves under `victim`.
+const VICTIM_VALUE: &str = "{\"x\":1}";
 
 fn emit_marker(out: &mut Emitter, n: i64) -> Result<()> {
     let batch = RecordBatch::try_new(schema(), vec![Arc::new(Int64Array::from_iter_values(0..n))])
