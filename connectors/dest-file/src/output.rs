@@ -23,7 +23,10 @@
 //! hold a hard link to it, e.g. a backup), so an `append` run copies the
 //! existing data at its first commit, and once more at its second (into
 //! the first working file of its own); from then on each commit copies
-//! only the previous commit's data.
+//! only the previous commit's data. The price of recycling: a reader that
+//! keeps a version open across the next commit can see it change (for
+//! Parquet, only past the row groups its footer lists); opening the target
+//! afresh always gives a complete version.
 //!
 //! Both files hold the same bytes up to where the committed data ends
 //! (`base.len`): for CSV/JSONL everything, for Parquet the row groups;
