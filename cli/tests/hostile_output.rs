@@ -202,10 +202,18 @@ fn dropped_metrics_are_warned_about_once() {
 /// stream as `hostile\n<forged log line>`. The host may refuse the name or
 /// escape it, but no line it prints may start with the forged text.
 #[test]
-#[ignore = "host bug: discovered stream names are neither validated nor escaped (`syncing stream`/`stream complete` logs, `state show`)"]
 fn a_stream_name_cannot_forge_a_log_line() {
     let p = project("name-inject");
-    let (_, stdout, stderr) = run(&p, &["run", "p.yaml"]);
+    let (out, stdout, stderr) = run(&p, &["run", "p.yaml"]);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a bad catalog is a connector failure: {stderr}"
+    );
+    assert!(
+        stderr.contains("broke the contract: the catalog offers a stream named `hostile\\n"),
+        "{stderr}"
+    );
     assert_no_line_starts_with("run stdout", &stdout, FORGED_LOG, true);
     assert_no_line_starts_with("run stderr", &stderr, FORGED_LOG, true);
     let (_, stdout, stderr) = run(&p, &["state", "show", "p.yaml"]);

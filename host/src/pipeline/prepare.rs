@@ -15,7 +15,8 @@ use crate::runtime::bindings::types::{
 };
 use crate::runtime::sandbox::{self, Grant};
 use crate::runtime::{
-    DestinationInstance, HostContext, InstanceLimits, LoadedComponent, Runtime, SourceInstance,
+    ConnectorFailure, DestinationInstance, FailureKind, HostContext, InstanceLimits,
+    LoadedComponent, Runtime, SourceInstance,
 };
 use crate::settings::Settings;
 use crate::state::{self, StateBackend, StateLocation};
@@ -231,6 +232,7 @@ impl<'a> Prepared<'a> {
     }
 
     fn select(&self, catalog: &Catalog) -> Result<Vec<SelectedStream>, PipelineError> {
+        check_catalog(&self.source.connector.manifest.name, catalog)?;
         let spec = &self.config.spec;
         let max_batch_bytes = spec.resources.max_batch_bytes.0;
         let names: Vec<&str> = catalog.streams.iter().map(|s| s.name.as_str()).collect();
@@ -391,6 +393,47 @@ impl<'a> Prepared<'a> {
     }
 }
 
+/// Longest stream name a catalog may hold, in bytes.
+pub const MAX_STREAM_NAME_BYTES: usize = 256;
+
+/// A discovered stream name must be printable in one log line, usable in
+/// state keys (`<stream>/<key>`) and as a file name: 1 to 256 bytes, no
+/// control characters, no `/` or `\`, not `.` or `..`.
+fn check_stream_name(name: &str) -> Result<(), String> {
+    let bad = name.is_empty()
+        || name.len() > MAX_STREAM_NAME_BYTES
+        || name
+            .chars()
+            .any(|c| c.is_control() || c == '/' || c == '\\')
+        || name == "."
+        || name == "..";
+    if bad {
+        return Err(format!(
+            "the catalog offers a stream named `{}`; stream names hold 1 to {MAX_STREAM_NAME_BYTES} bytes without control characters, `/` or `\\`",
+            crate::runtime::escape(name, 300)
+        ));
+    }
+    Ok(())
+}
+
+/// Every stream name of `connector`'s catalog passes [`check_stream_name`];
+/// else the connector broke the contract.
+fn check_catalog(connector: &str, catalog: &Catalog) -> Result<(), PipelineError> {
+    for s in &catalog.streams {
+        check_stream_name(&s.name).map_err(|message| {
+            PipelineError::Connector(ConnectorFailure {
+                connector: connector.to_string(),
+                stream: None,
+                kind: FailureKind::Fault {
+                    code: "bad_stream_name".into(),
+                    message,
+                },
+            })
+        })?;
+    }
+    Ok(())
+}
+
 /// The columns of `schema`, comma-separated, for messages.
 fn column_names(schema: &SchemaRef) -> String {
     schema
@@ -428,5 +471,33 @@ pub fn discover_connector(
         ctx,
     )?;
     src.init(&side.config_json)?;
-    Ok(src.discover()?)
+    let catalog = src.discover()?;
+    check_catalog(&side.connector.manifest.name, &catalog)?;
+    Ok(catalog)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_stream_name;
+
+    #[test]
+    fn stream_names_must_be_one_printable_line_and_a_file_name() {
+        for ok in ["users", "public.users", "Orders 2024", "ünïcode"] {
+            assert!(check_stream_name(ok).is_ok(), "{ok}");
+        }
+        let long = "x".repeat(257);
+        for bad in [
+            "",
+            "a/b",
+            "a\\b",
+            "a\nb",
+            "tab\there",
+            ".",
+            "..",
+            long.as_str(),
+        ] {
+            let e = check_stream_name(bad).unwrap_err();
+            assert!(!e.contains('\n'), "the message itself is one line: {e}");
+        }
+    }
 }

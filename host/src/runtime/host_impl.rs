@@ -195,8 +195,8 @@ pub struct HostState {
     pub(crate) ctx: HostContext,
     /// The names this instance may look up.
     pub(crate) lookup: super::name_lookup::LookupGrant,
-    /// A contract violation the host detected (malformed frame...).
-    pub(crate) fault: Option<String>,
+    /// A contract violation the host detected: its code and message.
+    pub(crate) fault: Option<(String, String)>,
     /// Why a blocked call was cancelled.
     pub(crate) cancelled: Option<String>,
     /// When the instance's time limit ends; host waits end there too.
@@ -278,7 +278,7 @@ impl HostState {
     fn fault(&mut self, code: &str, message: String) -> ConnectorError {
         let message = escape(&message, 4096);
         if self.fault.is_none() {
-            self.fault = Some(message.clone());
+            self.fault = Some((code.to_string(), message.clone()));
         }
         host_error(ErrorCategory::Data, code, message)
     }
@@ -391,8 +391,10 @@ impl Host for HostState {
         let inbox = match &self.ctx.role {
             Role::Destination { inbox, .. } => inbox.clone(),
             _ => {
-                self.fault =
-                    Some("next-batch called by a connector that is not a destination".into());
+                self.fault = Some((
+                    "next_batch_not_allowed".into(),
+                    "next-batch called by a connector that is not a destination".into(),
+                ));
                 return Err(wasmtime::Error::msg(
                     "next-batch is only available to destinations",
                 ));

@@ -22,7 +22,12 @@ pub enum FailureKind {
     /// The connector returned a structured error.
     Error(Box<ConnectorErrorData>),
     /// The host caught a contract violation (malformed frame...).
-    Fault(String),
+    Fault {
+        /// Stable code (`bad_frame`, `state_too_large`...).
+        code: String,
+        /// What was wrong.
+        message: String,
+    },
     /// The connector ran past its time limit.
     Timeout(Duration),
     /// The connector asked for more memory than its cap.
@@ -117,7 +122,7 @@ impl ConnectorFailure {
                 e.retryable,
                 e.details.clone(),
             ),
-            FailureKind::Fault(_) => ("contract", "contract", "contract_violation", false, None),
+            FailureKind::Fault { code, .. } => ("contract", "contract", code.as_str(), false, None),
             FailureKind::Timeout(_) => ("timeout", "timeout", "time_limit", true, None),
             FailureKind::Memory(_) => ("memory", "memory", "memory_limit", false, None),
             FailureKind::Panic(_) => ("panic", "panic", "panic", false, None),
@@ -158,7 +163,7 @@ impl fmt::Display for ConnectorFailure {
             FailureKind::Error(e) => {
                 write!(f, " failed: {} [{}/{}]", e.message, e.category, e.code)
             }
-            FailureKind::Fault(m) => write!(f, " broke the contract: {m}"),
+            FailureKind::Fault { message, .. } => write!(f, " broke the contract: {message}"),
             FailureKind::Timeout(d) => {
                 write!(
                     f,
@@ -248,8 +253,8 @@ impl Instance {
         outcome: wasmtime::Result<Result<T, ConnectorError>>,
     ) -> Result<T, ConnectorFailure> {
         let data = self.store.data_mut();
-        if let Some(fault) = data.fault.take() {
-            return Err(self.failure(FailureKind::Fault(fault)));
+        if let Some((code, message)) = data.fault.take() {
+            return Err(self.failure(FailureKind::Fault { code, message }));
         }
         match outcome {
             Ok(Ok(v)) => Ok(v),
@@ -451,9 +456,10 @@ impl DestinationInstance {
         let summary = self.inner.settle(r)?;
         let data = self.inner.store.data_mut();
         if !data.saw_end {
-            return Err(self.inner.failure(FailureKind::Fault(
-                "write returned before receiving the end of the stream".into(),
-            )));
+            return Err(self.inner.failure(FailureKind::Fault {
+                code: "early_return".into(),
+                message: "write returned before receiving the end of the stream".into(),
+            }));
         }
         if let Err(e) = data.ack_pending() {
             return Err(self.inner.failure(FailureKind::Setup(format!(

@@ -253,7 +253,10 @@ fn a_failing_source_fails_the_stream_with_its_own_error() {
     let broken: StageFn = Box::new(|ports: Ports| {
         let out = ports.outbox.unwrap();
         out.send(data(1)).unwrap();
-        Err(fail(FailureKind::Fault("malformed Arrow IPC frame".into())))
+        Err(fail(FailureKind::Fault {
+            code: "bad_frame".into(),
+            message: "malformed Arrow IPC frame".into(),
+        }))
     });
     let outcome = Graph::new("s", 1000)
         .then("source", vec![broken])
