@@ -208,6 +208,23 @@ fn an_infinite_loop_is_stopped_by_the_time_limit() {
 }
 
 #[test]
+fn a_connector_sleeping_in_the_host_is_stopped_at_its_time_limit() {
+    let p = Project::new();
+    let start = Instant::now();
+    let err = failure(&p, "sleep", "", "resources:\n  timeout: 2s\n");
+    let took = start.elapsed();
+    assert!(
+        err.contains("exceeded its time limit of 2.0s") && err.contains("hostile"),
+        "{err}"
+    );
+    assert!(
+        took < Duration::from_secs(15),
+        "a 30 s sleep outlived the 2 s limit: {took:?}"
+    );
+    host_still_works(&p);
+}
+
+#[test]
 fn allocating_past_the_memory_cap_is_stopped() {
     for build in BUILDS {
         let p = Project::new();

@@ -6,14 +6,12 @@ use std::time::Duration;
 
 use wasmtime::{Store, Trap};
 
-use super::bindings::destination::DestinationConnector;
-use super::bindings::source::SourceConnector;
 use super::bindings::types::{
     Catalog, ConnectorError, ReadRequest, ReadSummary, ValidationResult, WriteRequest, WriteSummary,
 };
+use super::exports::{DestinationExports, SourceExports};
 use super::host_impl::{escape, HostContext, HostState};
-use super::sandbox::{self, Grant};
-use super::wasmedge::{flat_abi, ModuleState};
+use super::sandbox::Grant;
 use super::{Code, InstanceLimits, LoadedComponent, Runtime, EPOCH_TICK};
 
 /// How a connector call failed.
@@ -197,30 +195,23 @@ struct Instance {
 impl Instance {
     fn new(
         runtime: &Runtime,
+        code: &Code,
         grant: &Grant,
         limits: InstanceLimits,
         ctx: HostContext,
-        core: bool,
     ) -> Result<Self, ConnectorFailure> {
         let connector = ctx.connector.clone();
         let stream = ctx.stream.clone();
-        let setup = |m: String| ConnectorFailure {
-            connector: connector.clone(),
-            stream: stream.clone(),
-            kind: FailureKind::Setup(m),
-        };
-        let (wasi, module_state) = match core {
-            false => (sandbox::wasi_ctx(grant).map_err(setup)?, None),
-            true => (
-                wasmtime_wasi::WasiCtx::builder().build(),
-                Some(Box::new(
-                    ModuleState::new(grant, std::time::Instant::now().checked_add(limits.timeout))
-                        .map_err(setup)?,
-                )),
-            ),
-        };
+        let deadline = std::time::Instant::now().checked_add(limits.timeout);
+        let (wasi, module_state) =
+            code.wasi_for(grant, deadline)
+                .map_err(|m| ConnectorFailure {
+                    connector: connector.clone(),
+                    stream: stream.clone(),
+                    kind: FailureKind::Setup(m),
+                })?;
         let mut state = HostState::new(wasi, limits.max_memory, ctx);
-        state.deadline = std::time::Instant::now().checked_add(limits.timeout);
+        state.deadline = deadline;
         state.lookup = super::name_lookup::LookupGrant {
             names: grant.names.clone(),
             denied: grant.denied.clone(),
@@ -293,40 +284,16 @@ impl Instance {
     }
 }
 
-/// The exports of an instance: through the component model, or through
-/// the flat ABI of a core module.
-enum Exports<C> {
-    Component(C),
-    Module(wasmtime::Instance),
-}
-
 impl Instance {
-    /// Instantiates `code` in this instance's store: a component with
-    /// `instantiate`, a core module through the shim's linker.
-    fn instantiate<C>(
-        &mut self,
-        runtime: &Runtime,
-        code: &Code,
-        instantiate: impl FnOnce(
-            &mut Store<HostState>,
-            &wasmtime::component::Component,
-        ) -> wasmtime::Result<C>,
-    ) -> Result<Exports<C>, ConnectorFailure> {
-        let made = match code {
-            Code::Component(c) => instantiate(&mut self.store, c).map(Exports::Component),
-            Code::Module(m) => runtime
-                .module_linker()
-                .instantiate(&mut self.store, m)
-                .map(Exports::Module),
-        };
-        made.map_err(|e| self.failure(FailureKind::Setup(format!("instantiation failed: {e:#}"))))
+    fn setup_failed(&self, e: wasmtime::Error) -> ConnectorFailure {
+        self.failure(FailureKind::Setup(format!("instantiation failed: {e:#}")))
     }
 }
 
 /// A source connector instance.
 pub struct SourceInstance {
     inner: Instance,
-    bindings: Exports<SourceConnector>,
+    exports: Box<dyn SourceExports>,
 }
 
 impl SourceInstance {
@@ -338,51 +305,35 @@ impl SourceInstance {
         limits: InstanceLimits,
         ctx: HostContext,
     ) -> Result<Self, ConnectorFailure> {
-        let core = matches!(component.code, Code::Module(_));
-        let mut inner = Instance::new(runtime, grant, limits, ctx, core)?;
-        let bindings = inner.instantiate(runtime, &component.code, |store, c| {
-            SourceConnector::instantiate(store, c, runtime.linker())
-        })?;
-        Ok(SourceInstance { inner, bindings })
+        let mut inner = Instance::new(runtime, &component.code, grant, limits, ctx)?;
+        let exports = component
+            .code
+            .instantiate_source(runtime, &mut inner.store)
+            .map_err(|e| inner.setup_failed(e))?;
+        Ok(SourceInstance { inner, exports })
     }
 
     /// `init(config)`.
     pub fn init(&mut self, config: &str) -> Result<(), ConnectorFailure> {
-        let store = &mut self.inner.store;
-        let r = match &self.bindings {
-            Exports::Component(b) => b.rapidbyte_connector_source().call_init(store, config),
-            Exports::Module(i) => flat_abi::call_source_init(store, i, config),
-        };
+        let r = self.exports.init(&mut self.inner.store, config);
         self.inner.settle(r)
     }
 
     /// `discover()`.
     pub fn discover(&mut self) -> Result<Catalog, ConnectorFailure> {
-        let store = &mut self.inner.store;
-        let r = match &self.bindings {
-            Exports::Component(b) => b.rapidbyte_connector_source().call_discover(store),
-            Exports::Module(i) => flat_abi::call_source_discover(store, i),
-        };
+        let r = self.exports.discover(&mut self.inner.store);
         self.inner.settle(r)
     }
 
     /// `validate(config)`.
     pub fn validate(&mut self, config: &str) -> Result<ValidationResult, ConnectorFailure> {
-        let store = &mut self.inner.store;
-        let r = match &self.bindings {
-            Exports::Component(b) => b.rapidbyte_connector_source().call_validate(store, config),
-            Exports::Module(i) => flat_abi::call_source_validate(store, i, config),
-        };
+        let r = self.exports.validate(&mut self.inner.store, config);
         self.inner.settle(r)
     }
 
     /// `read(request)`.
     pub fn read(&mut self, request: &ReadRequest) -> Result<ReadSummary, ConnectorFailure> {
-        let store = &mut self.inner.store;
-        let r = match &self.bindings {
-            Exports::Component(b) => b.rapidbyte_connector_source().call_read(store, request),
-            Exports::Module(i) => flat_abi::call_source_read(store, i, request),
-        };
+        let r = self.exports.read(&mut self.inner.store, request);
         self.inner.settle(r)
     }
 
@@ -401,7 +352,7 @@ impl SourceInstance {
 /// A destination connector instance.
 pub struct DestinationInstance {
     inner: Instance,
-    bindings: Exports<DestinationConnector>,
+    exports: Box<dyn DestinationExports>,
 }
 
 impl DestinationInstance {
@@ -413,46 +364,30 @@ impl DestinationInstance {
         limits: InstanceLimits,
         ctx: HostContext,
     ) -> Result<Self, ConnectorFailure> {
-        let core = matches!(component.code, Code::Module(_));
-        let mut inner = Instance::new(runtime, grant, limits, ctx, core)?;
-        let bindings = inner.instantiate(runtime, &component.code, |store, c| {
-            DestinationConnector::instantiate(store, c, runtime.linker())
-        })?;
-        Ok(DestinationInstance { inner, bindings })
+        let mut inner = Instance::new(runtime, &component.code, grant, limits, ctx)?;
+        let exports = component
+            .code
+            .instantiate_destination(runtime, &mut inner.store)
+            .map_err(|e| inner.setup_failed(e))?;
+        Ok(DestinationInstance { inner, exports })
     }
 
     /// `init(config)`.
     pub fn init(&mut self, config: &str) -> Result<(), ConnectorFailure> {
-        let store = &mut self.inner.store;
-        let r = match &self.bindings {
-            Exports::Component(b) => b.rapidbyte_connector_destination().call_init(store, config),
-            Exports::Module(i) => flat_abi::call_destination_init(store, i, config),
-        };
+        let r = self.exports.init(&mut self.inner.store, config);
         self.inner.settle(r)
     }
 
     /// `validate(config)`.
     pub fn validate(&mut self, config: &str) -> Result<ValidationResult, ConnectorFailure> {
-        let store = &mut self.inner.store;
-        let r = match &self.bindings {
-            Exports::Component(b) => b
-                .rapidbyte_connector_destination()
-                .call_validate(store, config),
-            Exports::Module(i) => flat_abi::call_destination_validate(store, i, config),
-        };
+        let r = self.exports.validate(&mut self.inner.store, config);
         self.inner.settle(r)
     }
 
     /// `write(request)`, then commits the last acknowledged checkpoint. Fails
     /// if the destination returned before the end of the stream.
     pub fn write(&mut self, request: &WriteRequest) -> Result<WriteSummary, ConnectorFailure> {
-        let store = &mut self.inner.store;
-        let r = match &self.bindings {
-            Exports::Component(b) => b
-                .rapidbyte_connector_destination()
-                .call_write(store, request),
-            Exports::Module(i) => flat_abi::call_destination_write(store, i, request),
-        };
+        let r = self.exports.write(&mut self.inner.store, request);
         let summary = self.inner.settle(r)?;
         let data = self.inner.store.data_mut();
         if !data.saw_end {

@@ -4,6 +4,7 @@
 mod aot_cache;
 pub mod bindings;
 mod deadline_poll;
+mod exports;
 mod host_impl;
 mod instance;
 mod limits;

@@ -5,6 +5,7 @@
 
 pub mod canon;
 pub mod command;
+pub(crate) mod exports;
 #[rustfmt::skip]
 pub mod flat_abi;
 mod module;

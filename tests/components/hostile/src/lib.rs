@@ -1,7 +1,7 @@
 //! A source that misbehaves on purpose, one way per `mode`, so the tests can
-//! prove the host's sandbox: `connect`, `read-file`, `loop`, `oom`, `panic`,
-//! `bad-ipc`, `env` (emits one row per visible environment variable); `ok`
-//! behaves.
+//! prove the host's sandbox: `connect`, `read-file`, `loop`, `sleep` (30 s
+//! in a WASI clock wait), `oom`, `panic`, `bad-ipc`, `env` (emits one row
+//! per visible environment variable); `ok` behaves.
 //!
 //! The `ipc-*` modes each hand the host one lying Arrow IPC stream frame
 //! through `emit-batch` (crafted in [`lies`]; the stream's declared schema is
@@ -134,6 +134,12 @@ impl Source for Hostile {
                 }
             }
             "panic" => panic!("hostile connector panics on purpose"),
+            // Sleeps inside the host (a WASI clock wait), where the epoch
+            // interrupt cannot reach it, then emits one row.
+            "sleep" => {
+                std::thread::sleep(std::time::Duration::from_secs(30));
+                emit_marker(&mut out, 1)?
+            }
             // Emits one row per environment variable it can see.
             "env" => emit_marker(&mut out, std::env::vars().count() as i64)?,
             "bad-ipc" => {
