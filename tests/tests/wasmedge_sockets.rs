@@ -112,7 +112,10 @@ fn nonblocking_mode_and_poll_work() {
 #[test]
 fn names_resolve_to_granted_addresses_only() {
     let (addr, rx) = echo_server();
-    let grant = grant_of(vec![addr]);
+    // The grant names the host, as `sandbox::grant` does when the pipeline
+    // config says `localhost`: only granted names may be looked up.
+    let mut grant = grant_of(vec![addr]);
+    grant.names.insert("localhost".into());
     let named = format!("localhost:{}", addr.port());
     let out = run(&grant, &[&named, "by name"]);
     let server = seen(&rx);
@@ -123,6 +126,18 @@ fn names_resolve_to_granted_addresses_only() {
         text(&out.stdout)
     );
     assert_eq!(server.received, b"by name");
+
+    // The same address granted by IP only: the name is not granted, so it
+    // is refused without being looked up.
+    let by_ip = grant_of(vec![addr]);
+    let out = run(&by_ip, &[&named, "by name"]);
+    assert_eq!(out.exit_code, 1);
+    assert!(
+        text(&out.stderr).contains("PermissionDenied"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(by_ip.denied.load(Ordering::Relaxed), 1);
 
     // Nothing granted: the name does not resolve, and that is a denial.
     let nothing = Grant::default();
