@@ -15,11 +15,11 @@
 //!   value go through memory (a caller-provided return pointer for imports,
 //!   a returned pointer for exports).
 //!
-//! This module renders three things from that: the host's import table and
-//! export callers (`host/src/runtime/wasmedge/flat_abi.rs`), the guest's
-//! types, `extern "C"` declarations, safe wrappers and export glue
-//! (`guest-sdk/src/flat/bindings.rs`), and the ABI section of the protocol
-//! reference.
+//! This module renders two things from that: the host's import table and
+//! export callers (`host/src/runtime/wasmedge/flat_abi.rs`), and the ABI
+//! section of the protocol reference. Guests need no generator of their
+//! own: `wit-bindgen`'s output built for `wasm32-wasip1` is already this
+//! same canonical ABI lowering.
 
 use std::fmt::Write as _;
 
@@ -57,22 +57,6 @@ impl Core {
             Core::I64 => "ValType::I64",
             Core::F32 => "ValType::F32",
             Core::F64 => "ValType::F64",
-        }
-    }
-    fn guest(self) -> &'static str {
-        match self {
-            Core::I32 => "FlatTy::I32",
-            Core::I64 => "FlatTy::I64",
-            Core::F32 => "FlatTy::F32",
-            Core::F64 => "FlatTy::F64",
-        }
-    }
-    fn rust(self) -> &'static str {
-        match self {
-            Core::I32 => "i32",
-            Core::I64 => "i64",
-            Core::F32 => "f32",
-            Core::F64 => "f64",
         }
     }
     fn join(self, other: Core) -> Core {
@@ -325,60 +309,13 @@ fn cores(list: &[Core], f: fn(Core) -> &'static str) -> String {
     list.iter().map(|c| f(*c)).collect::<Vec<_>>().join(", ")
 }
 
-/// Which side a rendering is for.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Side {
-    Host,
-    Guest,
-}
-
-/// Renders the `Canon` impls (and, for the guest, the type definitions) of
-/// every named type of the `types` interface.
-fn type_impls(c: &Contract<'_>, side: Side, out: &mut String) -> Result<(), Error> {
-    let (flat_ty, lower_out, lift_sig, store_sig, load_sig, ctx, ctxm) = match side {
-        Side::Host => (
-            "ValType",
-            "cx: &mut Cx<'_, T>, out: &mut Vec<Val>",
-            "fn lift<T>(cx: &Cx<'_, T>, vals: &mut Flat<'_>) -> Result<Self>",
-            "fn store<T>(&self, cx: &mut Cx<'_, T>, at: u32) -> Result<()>",
-            "fn load<T>(cx: &Cx<'_, T>, at: u32) -> Result<Self>",
-            "cx, ",
-            "cx, ",
-        ),
-        Side::Guest => (
-            "FlatTy",
-            "out: &mut Vec<FlatVal>",
-            "unsafe fn lift(vals: &mut Flat<'_>) -> Self",
-            "unsafe fn store(&self, at: *mut u8)",
-            "unsafe fn load(at: *const u8) -> Self",
-            "",
-            "",
-        ),
-    };
-    let lower_sig = match side {
-        Side::Host => format!("fn lower<T>(&self, {lower_out}) -> Result<()>"),
-        Side::Guest => format!("fn lower(&self, {lower_out})"),
-    };
-    let ok = |s: &str| match side {
-        Side::Host => format!("Ok({s})"),
-        Side::Guest => s.to_string(),
-    };
-    let q = match side {
-        Side::Host => "?",
-        Side::Guest => "",
-    };
-    let size_t = match side {
-        Side::Host => "u32",
-        Side::Guest => "usize",
-    };
-    let at = |off: usize| match side {
-        Side::Host => format!("at + {off}"),
-        Side::Guest => format!("at.add({off})"),
-    };
-    let done = match side {
-        Side::Host => "        Ok(())\n",
-        Side::Guest => "",
-    };
+/// Renders the `Canon` impls of every named type of the `types` interface.
+fn type_impls(c: &Contract<'_>, out: &mut String) -> Result<(), Error> {
+    const LOWER_SIG: &str =
+        "fn lower<T>(&self, cx: &mut Cx<'_, T>, out: &mut Vec<Val>) -> Result<()>";
+    const LIFT_SIG: &str = "fn lift<T>(cx: &Cx<'_, T>, vals: &mut Flat<'_>) -> Result<Self>";
+    const STORE_SIG: &str = "fn store<T>(&self, cx: &mut Cx<'_, T>, at: u32) -> Result<()>";
+    const LOAD_SIG: &str = "fn load<T>(cx: &Cx<'_, T>, at: u32) -> Result<Self>";
 
     for (name, id) in c.named_types() {
         let id = c.target(id);
@@ -388,35 +325,29 @@ fn type_impls(c: &Contract<'_>, side: Side, out: &mut String) -> Result<(), Erro
         let size = c.size(&ty);
         let align = c.align(&ty);
         let flat = c.flat_of(&ty)?;
-        if side == Side::Guest {
-            render_guest_type(c, &name, id, out)?;
-        }
         writeln!(out, "impl Canon for {rust} {{").ok();
-        writeln!(out, "    const SIZE: {size_t} = {size};").ok();
-        writeln!(out, "    const ALIGN: {size_t} = {align};").ok();
-        writeln!(out, "    fn flat_types(out: &mut Vec<{flat_ty}>) {{").ok();
-        let flat_list = match side {
-            Side::Host => cores(&flat, Core::host),
-            Side::Guest => cores(&flat, Core::guest),
-        };
+        writeln!(out, "    const SIZE: u32 = {size};").ok();
+        writeln!(out, "    const ALIGN: u32 = {align};").ok();
+        writeln!(out, "    fn flat_types(out: &mut Vec<ValType>) {{").ok();
+        let flat_list = cores(&flat, Core::host);
         writeln!(out, "        out.extend([{flat_list}]);\n    }}").ok();
         match &def.kind {
             TypeDefKind::Record(r) => {
                 let offsets = c.sizes.field_offsets(r.fields.iter().map(|f| &f.ty));
                 // lower
-                writeln!(out, "    {lower_sig} {{").ok();
+                writeln!(out, "    {LOWER_SIG} {{").ok();
                 for f in &r.fields {
-                    writeln!(out, "        self.{}.lower({ctxm}out){q};", snake(&f.name)).ok();
+                    writeln!(out, "        self.{}.lower(cx, out)?;", snake(&f.name)).ok();
                 }
-                writeln!(out, "{done}    }}").ok();
+                writeln!(out, "        Ok(())\n    }}").ok();
                 // lift
-                writeln!(out, "    {lift_sig} {{").ok();
+                writeln!(out, "    {LIFT_SIG} {{").ok();
                 let fields: Vec<String> = r
                     .fields
                     .iter()
                     .map(|f| -> Result<String, Error> {
                         Ok(format!(
-                            "            {}: <{}>::lift({ctx}vals){q},",
+                            "            {}: <{}>::lift(cx, vals)?,",
                             snake(&f.name),
                             c.rust(&f.ty)?
                         ))
@@ -424,47 +355,43 @@ fn type_impls(c: &Contract<'_>, side: Side, out: &mut String) -> Result<(), Erro
                     .collect::<Result<_, _>>()?;
                 writeln!(
                     out,
-                    "        {}\n    }}",
-                    ok(&format!("{rust} {{\n{}\n        }}", fields.join("\n")))
+                    "        Ok({rust} {{\n{}\n        }})\n    }}",
+                    fields.join("\n")
                 )
                 .ok();
                 // store
-                writeln!(out, "    {store_sig} {{").ok();
-                if side == Side::Host {
-                    writeln!(out, "        cx.check(at, Self::SIZE)?;").ok();
-                }
+                writeln!(out, "    {STORE_SIG} {{").ok();
+                writeln!(out, "        cx.check(at, Self::SIZE)?;").ok();
                 for (f, (off, _)) in r.fields.iter().zip(&offsets) {
                     writeln!(
                         out,
-                        "        self.{}.store({ctxm}{}){q};",
+                        "        self.{}.store(cx, at + {})?;",
                         snake(&f.name),
-                        at(off.size_wasm32())
+                        off.size_wasm32()
                     )
                     .ok();
                 }
-                writeln!(out, "{done}    }}").ok();
+                writeln!(out, "        Ok(())\n    }}").ok();
                 // load
-                writeln!(out, "    {load_sig} {{").ok();
-                if side == Side::Host {
-                    writeln!(out, "        cx.check(at, Self::SIZE)?;").ok();
-                }
+                writeln!(out, "    {LOAD_SIG} {{").ok();
+                writeln!(out, "        cx.check(at, Self::SIZE)?;").ok();
                 let fields: Vec<String> = r
                     .fields
                     .iter()
                     .zip(&offsets)
                     .map(|(f, (off, _))| -> Result<String, Error> {
                         Ok(format!(
-                            "            {}: <{}>::load({ctx}{}){q},",
+                            "            {}: <{}>::load(cx, at + {})?,",
                             snake(&f.name),
                             c.rust(&f.ty)?,
-                            at(off.size_wasm32())
+                            off.size_wasm32()
                         ))
                     })
                     .collect::<Result<_, _>>()?;
                 writeln!(
                     out,
-                    "        {}\n    }}",
-                    ok(&format!("{rust} {{\n{}\n        }}", fields.join("\n")))
+                    "        Ok({rust} {{\n{}\n        }})\n    }}",
+                    fields.join("\n")
                 )
                 .ok();
             }
@@ -481,41 +408,22 @@ fn type_impls(c: &Contract<'_>, side: Side, out: &mut String) -> Result<(), Erro
                 };
                 let to_num = arms_to(&|i, v| format!("            {rust}::{v} => {i},"));
                 let from_num = arms_to(&|i, v| format!("            {i} => {rust}::{v},"));
-                writeln!(out, "    {lower_sig} {{").ok();
-                match side {
-                    Side::Host => writeln!(out, "        out.push(Val::I32(self.discriminant() as i32));\n        Ok(())\n    }}").ok(),
-                    Side::Guest => writeln!(out, "        out.push(FlatVal::I32(self.discriminant() as i32));\n    }}").ok(),
-                };
-                writeln!(out, "    {lift_sig} {{").ok();
-                match side {
-                    Side::Host => writeln!(out, "        Self::from_discriminant(canon::discriminant(vals.i32()? as u32, {n}, \"{name}\")?)\n    }}").ok(),
-                    Side::Guest => writeln!(out, "        Self::from_discriminant(vals.i32() as u32)\n    }}").ok(),
-                };
-                writeln!(out, "    {store_sig} {{").ok();
-                match side {
-                    Side::Host => writeln!(out, "        canon::store_discriminant(cx, at, {ds}, self.discriminant())\n    }}").ok(),
-                    Side::Guest => writeln!(out, "        canon::store_discriminant(at, {ds}, self.discriminant())\n    }}").ok(),
-                };
-                writeln!(out, "    {load_sig} {{").ok();
-                match side {
-                    Side::Host => writeln!(out, "        Self::from_discriminant(canon::discriminant(canon::load_discriminant(cx, at, {ds})?, {n}, \"{name}\")?)\n    }}").ok(),
-                    Side::Guest => writeln!(out, "        Self::from_discriminant(canon::load_discriminant(at, {ds}))\n    }}").ok(),
-                };
+                writeln!(out, "    {LOWER_SIG} {{").ok();
+                writeln!(out, "        out.push(Val::I32(self.discriminant() as i32));\n        Ok(())\n    }}").ok();
+                writeln!(out, "    {LIFT_SIG} {{").ok();
+                writeln!(out, "        Self::from_discriminant(canon::discriminant(vals.i32()? as u32, {n}, \"{name}\")?)\n    }}").ok();
+                writeln!(out, "    {STORE_SIG} {{").ok();
+                writeln!(
+                    out,
+                    "        canon::store_discriminant(cx, at, {ds}, self.discriminant())\n    }}"
+                )
+                .ok();
+                writeln!(out, "    {LOAD_SIG} {{").ok();
+                writeln!(out, "        Self::from_discriminant(canon::discriminant(canon::load_discriminant(cx, at, {ds})?, {n}, \"{name}\")?)\n    }}").ok();
                 writeln!(out, "}}\n").ok();
                 writeln!(out, "impl {rust} {{").ok();
                 writeln!(out, "    fn discriminant(&self) -> u32 {{\n        match self {{\n{to_num}\n        }}\n    }}").ok();
-                let fallback = match side {
-                    Side::Host => {
-                        "            _ => unreachable!(\"discriminant checked\"),".to_string()
-                    }
-                    Side::Guest => {
-                        format!("            _ => canon::invalid_discriminant(\"{name}\"),")
-                    }
-                };
-                match side {
-                    Side::Host => writeln!(out, "    fn from_discriminant(d: u32) -> Result<Self> {{\n        Ok(match d {{\n{from_num}\n{fallback}\n        }})\n    }}").ok(),
-                    Side::Guest => writeln!(out, "    fn from_discriminant(d: u32) -> Self {{\n        match d {{\n{from_num}\n{fallback}\n        }}\n    }}").ok(),
-                };
+                writeln!(out, "    fn from_discriminant(d: u32) -> Result<Self> {{\n        Ok(match d {{\n{from_num}\n            _ => unreachable!(\"discriminant checked\"),\n        }})\n    }}").ok();
             }
             TypeDefKind::Variant(v) => {
                 let n = v.cases.len();
@@ -525,104 +433,73 @@ fn type_impls(c: &Contract<'_>, side: Side, out: &mut String) -> Result<(), Erro
                     .payload_offset(v.tag(), v.cases.iter().map(|cs| cs.ty.as_ref()))
                     .size_wasm32();
                 let slots = c.joined(v.cases.iter().map(|cs| cs.ty.as_ref()))?;
-                let slot_list = match side {
-                    Side::Host => cores(&slots, Core::host),
-                    Side::Guest => cores(&slots, Core::guest),
-                };
-                let case_flat = |t: &Option<Type>| -> Result<String, Error> {
-                    let f = match t {
-                        Some(t) => c.flat_of(t)?,
-                        None => Vec::new(),
-                    };
-                    Ok(match side {
-                        Side::Host => cores(&f, Core::host),
-                        Side::Guest => cores(&f, Core::guest),
-                    })
-                };
+                let slot_list = cores(&slots, Core::host);
                 // lower
-                writeln!(out, "    {lower_sig} {{").ok();
+                writeln!(out, "    {LOWER_SIG} {{").ok();
                 writeln!(out, "        let mut payload = Vec::new();").ok();
                 writeln!(out, "        let disc: u32 = match self {{").ok();
                 for (i, case) in v.cases.iter().enumerate() {
                     let variant = camel(&case.name);
                     match &case.ty {
-                        Some(_) => writeln!(out, "            {rust}::{variant}(v) => {{\n                v.lower({ctxm}&mut payload){q};\n                {i}\n            }}").ok(),
+                        Some(_) => writeln!(out, "            {rust}::{variant}(v) => {{\n                v.lower(cx, &mut payload)?;\n                {i}\n            }}").ok(),
                         None => writeln!(out, "            {rust}::{variant} => {i},").ok(),
                     };
                 }
                 writeln!(out, "        }};").ok();
-                match side {
-                    Side::Host => writeln!(out, "        out.push(Val::I32(disc as i32));\n        canon::push_joined(out, &payload, &[{slot_list}]);\n        Ok(())\n    }}").ok(),
-                    Side::Guest => writeln!(out, "        out.push(FlatVal::I32(disc as i32));\n        canon::push_joined(out, &payload, &[{slot_list}]);\n    }}").ok(),
-                };
+                writeln!(out, "        out.push(Val::I32(disc as i32));\n        canon::push_joined(out, &payload, &[{slot_list}]);\n        Ok(())\n    }}").ok();
                 // lift
-                writeln!(out, "    {lift_sig} {{").ok();
-                match side {
-                    Side::Host => writeln!(out, "        let disc = canon::discriminant(vals.i32()? as u32, {n}, \"{name}\")?;\n        let slots = vals.take({})?;", slots.len()).ok(),
-                    Side::Guest => writeln!(out, "        let disc = vals.i32() as u32;\n        let slots = vals.take({});", slots.len()).ok(),
-                };
-                writeln!(
-                    out,
-                    "        {}match disc {{",
-                    if side == Side::Host { "Ok(" } else { "" }
-                )
-                .ok();
+                writeln!(out, "    {LIFT_SIG} {{").ok();
+                writeln!(out, "        let disc = canon::discriminant(vals.i32()? as u32, {n}, \"{name}\")?;\n        let slots = vals.take({})?;", slots.len()).ok();
+                writeln!(out, "        Ok(match disc {{").ok();
                 for (i, case) in v.cases.iter().enumerate() {
                     let variant = camel(&case.name);
                     match &case.ty {
                         Some(t) => {
                             let inner = c.rust(t)?;
-                            let cf = case_flat(&case.ty)?;
-                            writeln!(out, "            {i} => {{\n                let case = canon::split_joined(slots, &[{cf}]){q};\n                {rust}::{variant}(<{inner}>::lift({ctx}&mut Flat::new(&case)){q})\n            }}").ok()
+                            let cf = cores(&c.flat_of(t)?, Core::host);
+                            writeln!(out, "            {i} => {{\n                let case = canon::split_joined(slots, &[{cf}])?;\n                {rust}::{variant}(<{inner}>::lift(cx, &mut Flat::new(&case))?)\n            }}").ok()
                         }
                         None => writeln!(out, "            {i} => {rust}::{variant},").ok(),
                     };
                 }
-                match side {
-                    Side::Host => writeln!(out, "            _ => unreachable!(\"discriminant checked\"),\n        }})\n    }}").ok(),
-                    Side::Guest => writeln!(out, "            _ => canon::invalid_discriminant(\"{name}\"),\n        }}\n    }}").ok(),
-                };
+                writeln!(
+                    out,
+                    "            _ => unreachable!(\"discriminant checked\"),\n        }})\n    }}"
+                )
+                .ok();
                 // store
-                writeln!(out, "    {store_sig} {{").ok();
-                if side == Side::Host {
-                    writeln!(out, "        cx.check(at, Self::SIZE)?;").ok();
-                }
+                writeln!(out, "    {STORE_SIG} {{").ok();
+                writeln!(out, "        cx.check(at, Self::SIZE)?;").ok();
                 writeln!(out, "        match self {{").ok();
                 for (i, case) in v.cases.iter().enumerate() {
                     let variant = camel(&case.name);
-                    let disc = match side {
-                        Side::Host => format!("canon::store_discriminant(cx, at, {ds}, {i})?"),
-                        Side::Guest => format!("canon::store_discriminant(at, {ds}, {i})"),
-                    };
+                    let disc = format!("canon::store_discriminant(cx, at, {ds}, {i})?");
                     match &case.ty {
-                        Some(_) => writeln!(out, "            {rust}::{variant}(v) => {{\n                {disc};\n                v.store({ctxm}{}){q};\n            }}", at(payload_off)).ok(),
+                        Some(_) => writeln!(out, "            {rust}::{variant}(v) => {{\n                {disc};\n                v.store(cx, at + {payload_off})?;\n            }}").ok(),
                         None => writeln!(out, "            {rust}::{variant} => {disc},").ok(),
                     };
                 }
-                write!(out, "        }}\n{done}    }}\n").ok();
+                write!(out, "        }}\n        Ok(())\n    }}\n").ok();
                 // load
-                writeln!(out, "    {load_sig} {{").ok();
-                match side {
-                    Side::Host => writeln!(out, "        cx.check(at, Self::SIZE)?;\n        let disc = canon::discriminant(canon::load_discriminant(cx, at, {ds})?, {n}, \"{name}\")?;\n        Ok(match disc {{").ok(),
-                    Side::Guest => writeln!(out, "        match canon::load_discriminant(at, {ds}) {{").ok(),
-                };
+                writeln!(out, "    {LOAD_SIG} {{").ok();
+                writeln!(out, "        cx.check(at, Self::SIZE)?;\n        let disc = canon::discriminant(canon::load_discriminant(cx, at, {ds})?, {n}, \"{name}\")?;\n        Ok(match disc {{").ok();
                 for (i, case) in v.cases.iter().enumerate() {
                     let variant = camel(&case.name);
                     match &case.ty {
                         Some(t) => writeln!(
                             out,
-                            "            {i} => {rust}::{variant}(<{}>::load({ctx}{}){q}),",
-                            c.rust(t)?,
-                            at(payload_off)
+                            "            {i} => {rust}::{variant}(<{}>::load(cx, at + {payload_off})?),",
+                            c.rust(t)?
                         )
                         .ok(),
                         None => writeln!(out, "            {i} => {rust}::{variant},").ok(),
                     };
                 }
-                match side {
-                    Side::Host => writeln!(out, "            _ => unreachable!(\"discriminant checked\"),\n        }})\n    }}").ok(),
-                    Side::Guest => writeln!(out, "            _ => canon::invalid_discriminant(\"{name}\"),\n        }}\n    }}").ok(),
-                };
+                writeln!(
+                    out,
+                    "            _ => unreachable!(\"discriminant checked\"),\n        }})\n    }}"
+                )
+                .ok();
             }
             other => {
                 return Err(Error::Unsupported(format!(
@@ -632,67 +509,6 @@ fn type_impls(c: &Contract<'_>, side: Side, out: &mut String) -> Result<(), Erro
             }
         }
         writeln!(out, "}}\n").ok();
-    }
-    Ok(())
-}
-
-/// The guest's Rust definition of one named type, shaped like the types
-/// `wit-bindgen` generates for components, so connector code is the same
-/// on both targets.
-fn render_guest_type(
-    c: &Contract<'_>,
-    name: &str,
-    id: TypeId,
-    out: &mut String,
-) -> Result<(), Error> {
-    let def = &c.resolve.types[id];
-    let rust = camel(name);
-    for line in def.docs.contents.as_deref().unwrap_or("").lines() {
-        writeln!(out, "/// {line}").ok();
-    }
-    match &def.kind {
-        TypeDefKind::Record(r) => {
-            writeln!(
-                out,
-                "#[derive(Clone, Debug, PartialEq)]\npub struct {rust} {{"
-            )
-            .ok();
-            for f in &r.fields {
-                for line in f.docs.contents.as_deref().unwrap_or("").lines() {
-                    writeln!(out, "    /// {line}").ok();
-                }
-                writeln!(out, "    pub {}: {},", snake(&f.name), c.rust(&f.ty)?).ok();
-            }
-            writeln!(out, "}}\n").ok();
-        }
-        TypeDefKind::Enum(e) => {
-            writeln!(out, "#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]\npub enum {rust} {{").ok();
-            for case in &e.cases {
-                for line in case.docs.contents.as_deref().unwrap_or("").lines() {
-                    writeln!(out, "    /// {line}").ok();
-                }
-                writeln!(out, "    {},", camel(&case.name)).ok();
-            }
-            writeln!(out, "}}\n").ok();
-        }
-        TypeDefKind::Variant(v) => {
-            writeln!(
-                out,
-                "#[derive(Clone, Debug, PartialEq)]\npub enum {rust} {{"
-            )
-            .ok();
-            for case in &v.cases {
-                for line in case.docs.contents.as_deref().unwrap_or("").lines() {
-                    writeln!(out, "    /// {line}").ok();
-                }
-                match &case.ty {
-                    Some(t) => writeln!(out, "    {}({}),", camel(&case.name), c.rust(t)?).ok(),
-                    None => writeln!(out, "    {},", camel(&case.name)).ok(),
-                };
-            }
-            writeln!(out, "}}\n").ok();
-        }
-        _ => {}
     }
     Ok(())
 }
@@ -739,7 +555,7 @@ pub fn render_host(resolve: &Resolve, package: PackageId) -> Result<String, Erro
     let host_module = c.qualified("host");
     writeln!(out, "/// The import module of the `host` functions.").ok();
     writeln!(out, "pub const HOST_MODULE: &str = \"{host_module}\";\n").ok();
-    type_impls(&c, Side::Host, &mut out)?;
+    type_impls(&c, &mut out)?;
 
     // Import table.
     writeln!(
@@ -925,296 +741,6 @@ fn is_copy(t: &str) -> bool {
     matches!(t, "bool" | "u8" | "u32" | "u64" | "f64")
 }
 
-/// Renders the guest half: type definitions and `Canon` impls, the `host`
-/// imports with safe wrappers, and per-interface `Guest` traits with
-/// export macros.
-pub fn render_guest(resolve: &Resolve, package: PackageId) -> Result<String, Error> {
-    let c = Contract::new(resolve, package)?;
-    let mut out = String::new();
-    writeln!(out, "// {GENERATED_NOTICE}").ok();
-    writeln!(out, "//").ok();
-    writeln!(
-        out,
-        "// The guest half of the flat ABI (see docs/protocol.md, \"Flat ABI\"), for"
-    )
-    .ok();
-    writeln!(
-        out,
-        "// connectors built as wasm32-wasip1 core modules. Included by"
-    )
-    .ok();
-    writeln!(
-        out,
-        "// guest-sdk/src/lib.rs as `bindings` with the `wasmedge` feature; the"
-    )
-    .ok();
-    writeln!(
-        out,
-        "// module paths mirror the ones wit-bindgen generates for components.\n"
-    )
-    .ok();
-    writeln!(out, "pub mod rapidbyte {{\npub mod connector {{\n").ok();
-    writeln!(
-        out,
-        "/// The contract's data types (`{}`).",
-        c.qualified("types")
-    )
-    .ok();
-    writeln!(out, "pub mod types {{").ok();
-    writeln!(
-        out,
-        "#![allow(clippy::all, unused_unsafe, unused_variables, unused_mut, missing_docs)]"
-    )
-    .ok();
-    writeln!(
-        out,
-        "use crate::flat::canon::{{self, Canon, Flat, FlatTy, FlatVal}};\n"
-    )
-    .ok();
-    type_impls(&c, Side::Guest, &mut out)?;
-    writeln!(out, "}}\n").ok();
-
-    // Imports.
-    let host_module = c.qualified("host");
-    writeln!(out, "/// The host functions (`{host_module}`).").ok();
-    writeln!(out, "pub mod host {{").ok();
-    writeln!(
-        out,
-        "#![allow(clippy::all, unused_unsafe, unused_variables, unused_mut, missing_docs)]"
-    )
-    .ok();
-    writeln!(
-        out,
-        "use super::types::*;\nuse crate::flat::canon::{{self, Canon, FlatVal}};\n"
-    )
-    .ok();
-    writeln!(
-        out,
-        "#[link(wasm_import_module = \"{host_module}\")]\nextern \"C\" {{"
-    )
-    .ok();
-    for func in c.resolve.interfaces[c.host].functions.values() {
-        let (params, _results, indirect) = c.signature(func)?;
-        let mut ps: Vec<String> = params
-            .iter()
-            .enumerate()
-            .map(|(i, p)| format!("p{i}: {}", p.rust()))
-            .collect();
-        if indirect {
-            ps.push("ret: *mut u8".into());
-        }
-        let (_, results, _) = c.signature(func)?;
-        let r = if !indirect && results.len() == 1 {
-            format!(" -> {}", results[0].rust())
-        } else {
-            String::new()
-        };
-        writeln!(
-            out,
-            "    #[link_name = \"{}\"]\n    fn import_{}({}){r};",
-            func.name,
-            snake(&func.name),
-            ps.join(", ")
-        )
-        .ok();
-    }
-    writeln!(out, "}}\n").ok();
-    for func in c.resolve.interfaces[c.host].functions.values() {
-        let (params, results, indirect) = c.signature(func)?;
-        let mut sig = Vec::new();
-        let mut lowers = Vec::new();
-        for p in &func.params {
-            let name = snake(&p.name);
-            let rust = c.rust(&p.ty)?;
-            let (ty, lower) = match rust.as_str() {
-                "String" => (
-                    "&str".to_string(),
-                    format!("canon::lower_bytes({name}.as_bytes(), &mut flat);"),
-                ),
-                "Vec<u8>" => (
-                    "&[u8]".to_string(),
-                    format!("canon::lower_bytes({name}, &mut flat);"),
-                ),
-                "Option<String>" => (
-                    "Option<&str>".to_string(),
-                    format!("canon::lower_opt_str({name}, &mut flat);"),
-                ),
-                t if t.starts_with("Vec<") || t.starts_with("Option<") => {
-                    return Err(Error::Unsupported(format!("import parameter of type {t}")))
-                }
-                t => (t.to_string(), format!("{name}.lower(&mut flat);")),
-            };
-            sig.push(format!("{name}: {ty}"));
-            lowers.push(lower);
-        }
-        let ret = match &func.result {
-            Some(t) => c.rust(t)?,
-            None => "()".into(),
-        };
-        for line in func.docs.contents.as_deref().unwrap_or("").lines() {
-            writeln!(out, "/// {line}").ok();
-        }
-        writeln!(
-            out,
-            "pub fn {}({}) -> {ret} {{",
-            snake(&func.name),
-            sig.join(", ")
-        )
-        .ok();
-        writeln!(
-            out,
-            "    let mut flat: Vec<FlatVal> = Vec::with_capacity({});",
-            params.len()
-        )
-        .ok();
-        for l in lowers {
-            writeln!(out, "    {l}").ok();
-        }
-        let args: Vec<String> = params
-            .iter()
-            .enumerate()
-            .map(|(i, p)| format!("flat[{i}].{}()", p.rust()))
-            .collect();
-        let fname = format!("import_{}", snake(&func.name));
-        if indirect {
-            let size = c.size(func.result.as_ref().unwrap_or(&Type::Bool));
-            writeln!(out, "    let mut area = canon::RetArea::<{size}>::new();").ok();
-            let mut a = args.clone();
-            a.push("area.as_mut_ptr()".into());
-            writeln!(out, "    unsafe {{\n        {fname}({});\n        <{ret}>::load(area.as_mut_ptr())\n    }}\n}}\n", a.join(", ")).ok();
-        } else if results.len() == 1 {
-            writeln!(out, "    unsafe {{\n        let r = {fname}({});\n        <{ret}>::lift(&mut canon::Flat::new(&[FlatVal::from(r)]))\n    }}\n}}\n", args.join(", ")).ok();
-        } else {
-            writeln!(out, "    unsafe {{ {fname}({}) }}\n}}\n", args.join(", ")).ok();
-        }
-    }
-    writeln!(out, "}}\n}}\n}}\n").ok();
-
-    // Exports.
-    writeln!(
-        out,
-        "/// The exported interfaces: a `Guest` trait each, and the glue the"
-    )
-    .ok();
-    writeln!(out, "/// export macros wire to core exports.").ok();
-    writeln!(
-        out,
-        "pub mod exports {{\npub mod rapidbyte {{\npub mod connector {{"
-    )
-    .ok();
-    for (iface_name, iface) in &c.exports {
-        let qualified = c.qualified(iface_name);
-        let module = snake(iface_name);
-        let docs = &c.resolve.interfaces[*iface].docs;
-        for line in docs.contents.as_deref().unwrap_or("").lines() {
-            writeln!(out, "/// {line}").ok();
-        }
-        writeln!(out, "pub mod {module} {{").ok();
-        writeln!(
-            out,
-            "#![allow(clippy::all, unused_unsafe, unused_variables, unused_mut, missing_docs)]"
-        )
-        .ok();
-        writeln!(out, "use crate::bindings::rapidbyte::connector::types::*;\nuse crate::flat::canon::{{self, Canon, Flat, FlatVal}};\n").ok();
-        writeln!(
-            out,
-            "/// What a `{iface_name}` connector implements.\npub trait Guest {{"
-        )
-        .ok();
-        let funcs: Vec<&Function> = c.resolve.interfaces[*iface].functions.values().collect();
-        let mut max_ret = 0usize;
-        for func in &funcs {
-            let ps: Vec<String> = func
-                .params
-                .iter()
-                .map(|p| Ok(format!("{}: {}", snake(&p.name), c.rust(&p.ty)?)))
-                .collect::<Result<_, Error>>()?;
-            let ret = match &func.result {
-                Some(t) => {
-                    max_ret = max_ret.max(c.size(t));
-                    c.rust(t)?
-                }
-                None => "()".into(),
-            };
-            for line in func.docs.contents.as_deref().unwrap_or("").lines() {
-                writeln!(out, "    /// {line}").ok();
-            }
-            writeln!(
-                out,
-                "    fn {}({}) -> {ret};",
-                snake(&func.name),
-                ps.join(", ")
-            )
-            .ok();
-        }
-        writeln!(out, "}}\n").ok();
-        let mut macro_body = String::new();
-        for func in &funcs {
-            let (params, results, indirect) = c.signature(func)?;
-            if !indirect && !results.is_empty() {
-                return Err(Error::Unsupported(format!(
-                    "export `{}` with a single flat result",
-                    func.name
-                )));
-            }
-            let name = snake(&func.name);
-            let export = format!("{qualified}#{}", func.name);
-            let ps: Vec<String> = params
-                .iter()
-                .enumerate()
-                .map(|(i, p)| format!("p{i}: {}", p.rust()))
-                .collect();
-            let pnames: Vec<String> = (0..params.len()).map(|i| format!("p{i}")).collect();
-            let ret_ty = if indirect { " -> *mut u8" } else { "" };
-            writeln!(
-                out,
-                "#[doc(hidden)]\npub unsafe fn _export_{name}<G: Guest>({}){ret_ty} {{",
-                ps.join(", ")
-            )
-            .ok();
-            writeln!(
-                out,
-                "    let vals: [FlatVal; {}] = [{}];",
-                params.len(),
-                pnames
-                    .iter()
-                    .map(|p| format!("FlatVal::from({p})"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-            .ok();
-            writeln!(out, "    let mut flat = Flat::new(&vals);").ok();
-            let mut args = Vec::new();
-            for (i, p) in func.params.iter().enumerate() {
-                writeln!(out, "    let a{i} = <{}>::lift(&mut flat);", c.rust(&p.ty)?).ok();
-                args.push(format!("a{i}"));
-            }
-            if indirect {
-                writeln!(out, "    let value = G::{name}({});\n    let ret = canon::export_ret_area();\n    value.store(ret);\n    ret\n}}\n", args.join(", ")).ok();
-            } else {
-                writeln!(out, "    G::{name}({});\n}}\n", args.join(", ")).ok();
-            }
-            writeln!(macro_body, "        #[export_name = \"{export}\"]\n        unsafe extern \"C\" fn __rb_{module}_{name}({}){ret_ty} {{\n            $crate::bindings::exports::rapidbyte::connector::{module}::_export_{name}::<$ty>({})\n        }}", ps.join(", "), pnames.join(", ")).ok();
-            if indirect {
-                writeln!(macro_body, "        #[export_name = \"cabi_post_{export}\"]\n        unsafe extern \"C\" fn __rb_post_{module}_{name}(_ret: *mut u8) {{\n            $crate::flat::canon::free_returned();\n        }}").ok();
-            }
-        }
-        writeln!(out, "/// Bytes the largest `{iface_name}` result takes in memory.\npub const RET_AREA_SIZE: usize = {max_ret};\nconst _: () = assert!(RET_AREA_SIZE <= canon::EXPORT_RET_AREA);\n").ok();
-        writeln!(
-            out,
-            "/// Exports `$ty` (a [`Guest`]) as the `{iface_name}` core exports, with"
-        )
-        .ok();
-        writeln!(out, "/// `cabi_realloc` and the post-return functions.").ok();
-        writeln!(out, "#[doc(hidden)]\n#[macro_export]\nmacro_rules! __flat_export_{module} {{\n    ($ty:ty) => {{").ok();
-        out.push_str(&macro_body);
-        writeln!(out, "        #[export_name = \"cabi_realloc\"]\n        unsafe extern \"C\" fn __rb_cabi_realloc(old: *mut u8, old_size: usize, align: usize, new_size: usize) -> *mut u8 {{\n            $crate::flat::canon::realloc(old, old_size, align, new_size)\n        }}").ok();
-        writeln!(out, "    }};\n}}\n}}\n").ok();
-    }
-    writeln!(out, "}}\n}}\n}}").ok();
-    Ok(out)
-}
-
 /// Whether `package` is a connector contract the flat ABI covers: it has
 /// the `types`, `host`, `source`, `destination` and `transform` interfaces.
 pub fn applies_to(resolve: &Resolve, package: PackageId) -> bool {
@@ -1230,7 +756,7 @@ pub fn render_doc(resolve: &Resolve, package: PackageId) -> Result<String, Error
     let c = Contract::new(resolve, package)?;
     let mut md = String::new();
     md.push_str("## Flat ABI (WasmEdge-style core modules)\n\n");
-    md.push_str("A connector built as a `wasm32-wasip1` core module (the WasmEdge way) speaks the same contract through plain core imports and exports, laid out by the component model's canonical ABI. The host's shim implements the imports and calls the exports; `guest-sdk` with the `wasmedge` feature generates the guest side. Both halves are generated from this WIT.\n\n");
+    md.push_str("A connector built as a `wasm32-wasip1` core module (the WasmEdge way) speaks the same contract through plain core imports and exports, laid out by the component model's canonical ABI. The host's shim implements the imports and calls the exports, and is generated from this WIT; a guest uses `wit-bindgen`'s output built for `wasm32-wasip1`, which is the same canonical ABI lowering.\n\n");
     md.push_str("- Strings (UTF-8) and lists cross as a pointer and a length; records field by field; enums as their case index; `option`, `result` and variants as a discriminant followed by the payload slots of all cases joined.\n");
     md.push_str("- A function with more than one core result gets them in memory: an import takes an extra return pointer into caller memory; an export returns a pointer to its result, and the host calls `cabi_post_<export>` once it has read it.\n");
     md.push_str("- Memory the host hands to the guest (arguments of exports, lists inside import results) is allocated with the module's exported `cabi_realloc(old_ptr, old_size, align, new_size)`; the guest owns it afterwards.\n");

@@ -71,10 +71,6 @@ pub const GENERATORS: &[Generator] = &[
         output: "host/src/runtime/wasmedge/flat_abi.rs",
         render: render_flat_host,
     },
-    Generator {
-        output: "guest-sdk/src/flat/bindings.rs",
-        render: render_flat_guest,
-    },
 ];
 
 /// The repository root (the parent of this crate's directory). Cargo sets
@@ -111,14 +107,6 @@ pub fn render_protocol(wit_dir: &Path) -> Result<String, Error> {
 pub fn render_flat_host(wit_dir: &Path) -> Result<String, Error> {
     let (resolve, package) = load(wit_dir)?;
     flat::render_host(&resolve, package)
-}
-
-/// Renders the guest half of the flat ABI: type definitions, `extern "C"`
-/// imports with safe wrappers, and the export glue `guest-sdk` uses when
-/// built for `wasm32-wasip1`.
-pub fn render_flat_guest(wit_dir: &Path) -> Result<String, Error> {
-    let (resolve, package) = load(wit_dir)?;
-    flat::render_guest(&resolve, package)
 }
 
 /// Parses and resolves the WIT package in `wit_dir`.
