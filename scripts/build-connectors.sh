@@ -27,9 +27,9 @@ for d in connectors/source-file connectors/dest-file connectors/source-postgres 
   stage "$d" "$CARGO_TARGET_DIR/rapidbyte-connectors"
 done
 
-# The same connectors built the WasmEdge way: wasm32-wasip1 core modules that
-# speak the flat ABI generated from wit/ (guest-sdk's `wasmedge` feature) and
-# connect through WasmEdge's socket extension. Staged as <name>-wasmedge, with
+# The same connectors built the WasmEdge way: wasm32-wasip1 core modules whose
+# flat ABI is wit-bindgen's lowering of wit/ (the same guest-sdk, no feature)
+# and which connect through WasmEdge's socket extension. Staged as <name>-wasmedge, with
 # the manifest's name, runtime and target adjusted.
 stage_wasmedge() { # <crate dir> <out dir>
   local dir=$1 pkg out wasm
@@ -37,8 +37,7 @@ stage_wasmedge() { # <crate dir> <out dir>
   out="$2/$pkg-wasmedge"
   wasm="${pkg//-/_}_wasmedge.wasm"
   cargo build --quiet --release --target wasm32-wasip1 \
-    --manifest-path "$root/connectors/Cargo.toml" -p "$pkg" \
-    --features rapidbyte-guest-sdk/wasmedge
+    --manifest-path "$root/connectors/Cargo.toml" -p "$pkg"
   mkdir -p "$out"
   sed -e "s/^name: $pkg\$/name: $pkg-wasmedge/" -e "s/^\(  entrypoint:\).*/\1 $wasm/" \
     -e 's/^\(  runtime:\).*/\1 wasmedge/' -e 's/^\(  target:\).*/\1 wasm32-wasip1/' \
@@ -72,9 +71,8 @@ if [ $with_tests = 1 ]; then
   done
   # The hostile source as a WasmEdge-style module: the shim's limits.
   stage_wasmedge tests/components/hostile "$CARGO_TARGET_DIR/rapidbyte-test-components"
-  # The file connectors as core modules whose flat ABI comes from
-  # wit-bindgen instead of our generator (no `wasmedge` feature): a check of
-  # the shim against an independent implementation of the canonical ABI.
+  # The file connectors' core modules again, under the names the test that
+  # compares them with the components uses (the same build: cargo has it).
   for pkg in source-file dest-file; do
     out="$CARGO_TARGET_DIR/rapidbyte-test-components/$pkg-witbindgen"
     cargo build --quiet --release --target wasm32-wasip1 \

@@ -20,10 +20,9 @@ for pkg in rapidbyte-guest-sdk source-file dest-file source-postgres dest-postgr
   [ "$pkg" = rapidbyte-guest-sdk ] && features="--features source"
   step cargo clippy --locked --manifest-path connectors/Cargo.toml --target wasm32-wasip2 -p "$pkg" $features -- -D warnings
 done
-# The WasmEdge-style builds (wasm32-wasip1, flat ABI): the SDK and the
-# connector whose networking differs there.
-step cargo clippy --locked --manifest-path connectors/Cargo.toml --target wasm32-wasip1 -p rapidbyte-guest-sdk --features source,wasmedge -- -D warnings
-step cargo clippy --locked --manifest-path connectors/Cargo.toml --target wasm32-wasip1 -p source-postgres --features rapidbyte-guest-sdk/wasmedge -- -D warnings
+# The WasmEdge-style builds (wasm32-wasip1, flat ABI): the connector whose
+# networking differs there.
+step cargo clippy --locked --manifest-path connectors/Cargo.toml --target wasm32-wasip1 -p source-postgres -- -D warnings
 step cargo test --locked --workspace --no-fail-fast
 step cargo test --locked --manifest-path connectors/Cargo.toml -p rapidbyte-guest-sdk --features source
 # Connector unit tests run natively, one package per call (the SDK's world
