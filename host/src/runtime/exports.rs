@@ -18,41 +18,114 @@ use super::sandbox::{self, Grant};
 use super::wasmedge::{self, ModuleState};
 use super::{Code, Runtime};
 
-/// The outcome of one export call.
-pub(crate) type Call<T> = wasmtime::Result<Result<T, ConnectorError>>;
+/// The outcome of one export call: a trap, or what the connector returned.
+pub type Call<T> = wasmtime::Result<Result<T, ConnectorError>>;
 
-/// The source world's exports.
-pub(crate) trait SourceExports: Send + Sync {
+/// The exports every world has: `init` and `validate`.
+pub trait ControlExports: Send + Sync {
+    /// `init(config)`.
     fn init(&self, store: &mut Store<HostState>, config: &str) -> Call<()>;
-    fn discover(&self, store: &mut Store<HostState>) -> Call<Catalog>;
+    /// `validate(config)`.
     fn validate(&self, store: &mut Store<HostState>, config: &str) -> Call<ValidationResult>;
+}
+
+/// The source world's own exports.
+pub trait SourceExports: ControlExports {
+    /// `discover()`.
+    fn discover(&self, store: &mut Store<HostState>) -> Call<Catalog>;
+    /// `read(request)`.
     fn read(&self, store: &mut Store<HostState>, request: &ReadRequest) -> Call<ReadSummary>;
 }
 
-/// The destination world's exports.
-pub(crate) trait DestinationExports: Send + Sync {
-    fn init(&self, store: &mut Store<HostState>, config: &str) -> Call<()>;
-    fn validate(&self, store: &mut Store<HostState>, config: &str) -> Call<ValidationResult>;
+/// The destination world's own exports.
+pub trait DestinationExports: ControlExports {
+    /// `write(request)`.
     fn write(&self, store: &mut Store<HostState>, request: &WriteRequest) -> Call<WriteSummary>;
 }
 
-impl SourceExports for SourceConnector {
+/// A world of the contract, as the host instantiates it. A new world (the
+/// transform world, say) is one more marker type, its exports trait and
+/// their two implementations (component bindings, flat ABI); the instance
+/// type, its limits and its failure handling are shared.
+pub trait World {
+    /// The world's exports.
+    type Exports: ?Sized + ControlExports;
+    /// Instantiates `code` as this world in `store`.
+    fn instantiate(
+        code: &Code,
+        runtime: &Runtime,
+        store: &mut Store<HostState>,
+    ) -> wasmtime::Result<Box<Self::Exports>>;
+}
+
+/// The source world (`source-connector`).
+#[derive(Debug, Clone, Copy)]
+pub struct SourceWorld;
+
+/// The destination world (`destination-connector`).
+#[derive(Debug, Clone, Copy)]
+pub struct DestinationWorld;
+
+impl World for SourceWorld {
+    type Exports = dyn SourceExports;
+    fn instantiate(
+        code: &Code,
+        runtime: &Runtime,
+        store: &mut Store<HostState>,
+    ) -> wasmtime::Result<Box<Self::Exports>> {
+        Ok(match code {
+            Code::Component(c) => Box::new(SourceConnector::instantiate(
+                &mut *store,
+                c,
+                runtime.linker(),
+            )?),
+            Code::Module(m) => Box::new(wasmedge::exports::SourceModule(
+                runtime.module_linker().instantiate(store, m)?,
+            )),
+        })
+    }
+}
+
+impl World for DestinationWorld {
+    type Exports = dyn DestinationExports;
+    fn instantiate(
+        code: &Code,
+        runtime: &Runtime,
+        store: &mut Store<HostState>,
+    ) -> wasmtime::Result<Box<Self::Exports>> {
+        Ok(match code {
+            Code::Component(c) => Box::new(DestinationConnector::instantiate(
+                &mut *store,
+                c,
+                runtime.linker(),
+            )?),
+            Code::Module(m) => Box::new(wasmedge::exports::DestinationModule(
+                runtime.module_linker().instantiate(store, m)?,
+            )),
+        })
+    }
+}
+
+impl ControlExports for SourceConnector {
     fn init(&self, store: &mut Store<HostState>, config: &str) -> Call<()> {
         self.rapidbyte_connector_source().call_init(store, config)
-    }
-    fn discover(&self, store: &mut Store<HostState>) -> Call<Catalog> {
-        self.rapidbyte_connector_source().call_discover(store)
     }
     fn validate(&self, store: &mut Store<HostState>, config: &str) -> Call<ValidationResult> {
         self.rapidbyte_connector_source()
             .call_validate(store, config)
+    }
+}
+
+impl SourceExports for SourceConnector {
+    fn discover(&self, store: &mut Store<HostState>) -> Call<Catalog> {
+        self.rapidbyte_connector_source().call_discover(store)
     }
     fn read(&self, store: &mut Store<HostState>, request: &ReadRequest) -> Call<ReadSummary> {
         self.rapidbyte_connector_source().call_read(store, request)
     }
 }
 
-impl DestinationExports for DestinationConnector {
+impl ControlExports for DestinationConnector {
     fn init(&self, store: &mut Store<HostState>, config: &str) -> Call<()> {
         self.rapidbyte_connector_destination()
             .call_init(store, config)
@@ -61,6 +134,9 @@ impl DestinationExports for DestinationConnector {
         self.rapidbyte_connector_destination()
             .call_validate(store, config)
     }
+}
+
+impl DestinationExports for DestinationConnector {
     fn write(&self, store: &mut Store<HostState>, request: &WriteRequest) -> Call<WriteSummary> {
         self.rapidbyte_connector_destination()
             .call_write(store, request)
@@ -76,49 +152,14 @@ impl Code {
         &self,
         grant: &Grant,
         deadline: Option<Instant>,
+        max_handles: usize,
     ) -> Result<(WasiCtx, Option<Box<ModuleState>>), String> {
         match self {
             Code::Component(_) => Ok((sandbox::wasi_ctx(grant)?, None)),
             Code::Module(_) => Ok((
                 WasiCtx::builder().build(),
-                Some(Box::new(ModuleState::new(grant, deadline)?)),
+                Some(Box::new(ModuleState::new(grant, deadline, max_handles)?)),
             )),
         }
-    }
-
-    /// Instantiates this code as a source in `store`.
-    pub(crate) fn instantiate_source(
-        &self,
-        runtime: &Runtime,
-        store: &mut Store<HostState>,
-    ) -> wasmtime::Result<Box<dyn SourceExports>> {
-        Ok(match self {
-            Code::Component(c) => Box::new(SourceConnector::instantiate(
-                &mut *store,
-                c,
-                runtime.linker(),
-            )?),
-            Code::Module(m) => Box::new(wasmedge::exports::ModuleExports(
-                runtime.module_linker().instantiate(store, m)?,
-            )),
-        })
-    }
-
-    /// Instantiates this code as a destination in `store`.
-    pub(crate) fn instantiate_destination(
-        &self,
-        runtime: &Runtime,
-        store: &mut Store<HostState>,
-    ) -> wasmtime::Result<Box<dyn DestinationExports>> {
-        Ok(match self {
-            Code::Component(c) => Box::new(DestinationConnector::instantiate(
-                &mut *store,
-                c,
-                runtime.linker(),
-            )?),
-            Code::Module(m) => Box::new(wasmedge::exports::ModuleExports(
-                runtime.module_linker().instantiate(store, m)?,
-            )),
-        })
     }
 }
