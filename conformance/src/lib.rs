@@ -99,6 +99,7 @@ pub fn run(runtime: &Runtime, connector: &ConnectorRef, options: &Options) -> Re
     let limits = InstanceLimits {
         max_memory: options.max_memory,
         timeout: options.timeout,
+        ..InstanceLimits::default()
     };
     let h = match Harness::new(
         runtime,

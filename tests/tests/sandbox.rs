@@ -210,6 +210,10 @@ fn an_infinite_loop_is_stopped_by_the_time_limit() {
 #[test]
 fn a_connector_sleeping_in_the_host_is_stopped_at_its_time_limit() {
     let p = Project::new();
+    // Compile (and cache) the component first: the time below is the run's.
+    p.component_with_manifest("hostile", "hostile", NO_CAPS);
+    host_still_works(&p);
+    std::fs::remove_dir_all(p.path().join("out")).expect("clear the warm-up's output");
     let start = Instant::now();
     let err = failure(&p, "sleep", "", "resources:\n  timeout: 2s\n");
     let took = start.elapsed();
@@ -276,5 +280,53 @@ fn no_environment_variables_reach_the_connector() {
             report.streams[0].records_read, 0,
             "{build}: the connector saw environment variables"
         );
+    }
+}
+
+/// A connector opening files without end is stopped at its handle cap
+/// (`resources.max_handles`, default 1024) with an error that names the
+/// setting, long before the process runs out of descriptors; a raised cap
+/// lets the same connector hold more.
+#[test]
+fn opening_files_without_end_is_stopped_at_the_handle_cap() {
+    const READ_DIR: &str = "capabilities:\n  filesystem:\n    config_key: dir\n    access: read\n";
+    for build in BUILDS {
+        let p = Project::new();
+        let file = p.write("data/f.txt", "x");
+        let file = file.canonicalize().expect("canonical path");
+        let manifest = format!(
+            "{}{READ_DIR}",
+            NO_CAPS.replace("hostile.wasm", &format!("{}.wasm", build.replace('-', "_")))
+        );
+        p.component_with_manifest(build, "hostile", &manifest);
+        let yaml = |count: &str, resources: &str| {
+            format!(
+                "version: \"1.0\"\npipeline: hostile\nsource:\n  use: components/hostile\n  config:\n    mode: open-files\n    dir: data\n    target: \"{}\"\n{count}destination:\n  use: rapidbyte/dest-file\n  config:\n    path: out\n  write_mode: replace\n{resources}",
+                file.display()
+            )
+        };
+        let report = p.run(&yaml("", "")).expect("the pipeline starts");
+        let err = report.streams[0]
+            .error
+            .clone()
+            .unwrap_or_else(|| panic!("{build}: 100,000 open files should fail"));
+        assert!(
+            err.contains("more than 1024 open handles") && err.contains("resources.max_handles"),
+            "{build}: {err}"
+        );
+        assert!(err.contains("stream `hostile`"), "{build}: {err}");
+        assert_eq!(report.streams[0].records_written, 0);
+
+        let report = p.run_ok(&yaml(
+            "    count: 3000\n",
+            "resources:\n  max_handles: 4096\n",
+        ));
+        assert_eq!(report.streams[0].records_written, 3000, "{build}");
+        p.component_with_manifest(
+            build,
+            "hostile",
+            &NO_CAPS.replace("hostile.wasm", &format!("{}.wasm", build.replace('-', "_"))),
+        );
+        host_still_works(&p);
     }
 }

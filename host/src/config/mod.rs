@@ -216,6 +216,10 @@ pub struct ResourcesSpec {
     /// Wall-time limit of one stream's connectors (default 24h).
     #[serde(default = "default_timeout")]
     pub timeout: HumanDuration,
+    /// Handles (open files, sockets, streams, pollables) each connector
+    /// instance may hold at once (default 1024).
+    #[serde(default = "default_max_handles", deserialize_with = "count")]
+    pub max_handles: usize,
 }
 
 impl Default for ResourcesSpec {
@@ -226,6 +230,7 @@ impl Default for ResourcesSpec {
             parallelism: default_parallelism(),
             channel_bytes: None,
             timeout: default_timeout(),
+            max_handles: default_max_handles(),
         }
     }
 }
@@ -239,6 +244,13 @@ impl ResourcesSpec {
             .max(1 << 20)
     }
 }
+
+fn default_max_handles() -> usize {
+    crate::runtime::InstanceLimits::default().max_handles
+}
+
+/// The range of `resources.max_handles`.
+pub const MAX_HANDLES_RANGE: (usize, usize) = (16, 65_536);
 
 fn default_max_memory() -> ByteSize {
     ByteSize(256 << 20)
@@ -503,6 +515,12 @@ fn validate(spec: &PipelineSpec) -> Result<(), (String, String)> {
     if r.max_memory.0 < (16 << 20) {
         return err("resources.max_memory", "must be at least 16mb");
     }
+    if !(MAX_HANDLES_RANGE.0..=MAX_HANDLES_RANGE.1).contains(&r.max_handles) {
+        return err(
+            "resources.max_handles",
+            "must be between 16 and 65536: each connector instance holds at most that many open files, sockets and streams at once",
+        );
+    }
     if r.timeout.0.is_zero() {
         return err("resources.timeout", "must be more than 0s");
     }
@@ -571,6 +589,25 @@ mod tests {
             "{m}"
         );
         assert!(load(&OK.replace("max_batch_bytes: 1mb", "max_batch_bytes: 64mb")).is_ok());
+    }
+
+    #[test]
+    fn the_handle_cap_is_checked_and_defaults_to_1024() {
+        let c = load(OK).expect("loads");
+        assert_eq!(c.spec.resources.max_handles, 1024);
+        for bad in ["0", "15", "65537", "lots"] {
+            let m = message(&OK.replace(
+                "max_batch_bytes: 1mb",
+                &format!("max_batch_bytes: 1mb\n  max_handles: {bad}"),
+            ));
+            assert!(m.contains("resources.max_handles"), "{bad}: {m}");
+        }
+        let c = load(&OK.replace(
+            "max_batch_bytes: 1mb",
+            "max_batch_bytes: 1mb\n  max_handles: 4096",
+        ))
+        .expect("loads");
+        assert_eq!(c.spec.resources.max_handles, 4096);
     }
 
     #[test]

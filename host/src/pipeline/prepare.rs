@@ -147,6 +147,7 @@ impl<'a> Prepared<'a> {
         let limits = InstanceLimits {
             max_memory: usize::try_from(spec.resources.max_memory.0).unwrap_or(usize::MAX),
             timeout: spec.resources.timeout.0,
+            max_handles: spec.resources.max_handles,
         };
         let d = &spec.destination;
         let write_mode = match d.write_mode {

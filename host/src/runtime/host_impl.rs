@@ -10,7 +10,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::source::rapidbyte::connector::host::Host;
 use super::bindings::types::{Batch, ConnectorError, ErrorCategory, Frame as WitFrame, LogLevel};
-use super::limits::MemoryLimiter;
+use super::limits::{InstanceLimits, MemoryLimiter};
 
 /// A unit travelling from a source to a destination.
 #[derive(Debug)]
@@ -191,6 +191,8 @@ impl HostContext {
 pub struct HostState {
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
+    /// The cap on `table` (and on the shim's tables).
+    pub(crate) max_handles: usize,
     pub(crate) limiter: MemoryLimiter,
     pub(crate) ctx: HostContext,
     /// The names this instance may look up.
@@ -242,11 +244,14 @@ fn host_error(category: ErrorCategory, code: &str, message: String) -> Connector
 }
 
 impl HostState {
-    pub(crate) fn new(wasi: WasiCtx, max_memory: usize, ctx: HostContext) -> Self {
+    pub(crate) fn new(wasi: WasiCtx, limits: InstanceLimits, ctx: HostContext) -> Self {
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(limits.max_handles);
         HostState {
             wasi,
-            table: ResourceTable::new(),
-            limiter: MemoryLimiter::new(max_memory),
+            table,
+            max_handles: limits.max_handles,
+            limiter: MemoryLimiter::new(limits.max_memory),
             ctx,
             lookup: Default::default(),
             fault: None,

@@ -9,7 +9,7 @@ use wasmtime::{Store, Trap};
 use super::bindings::types::{
     Catalog, ConnectorError, ReadRequest, ReadSummary, ValidationResult, WriteRequest, WriteSummary,
 };
-use super::exports::{DestinationExports, SourceExports};
+use super::exports::{ControlExports, DestinationWorld, SourceWorld, World};
 use super::host_impl::{escape, HostContext, HostState};
 use super::sandbox::Grant;
 use super::{Code, InstanceLimits, LoadedComponent, Runtime, EPOCH_TICK};
@@ -30,6 +30,9 @@ pub enum FailureKind {
     Timeout(Duration),
     /// The connector asked for more memory than its cap.
     Memory(usize),
+    /// The connector held more handles (files, sockets, streams) than its
+    /// cap.
+    Handles(usize),
     /// The connector panicked.
     Panic(String),
     /// The run was aborted because the other side failed.
@@ -123,6 +126,7 @@ impl ConnectorFailure {
             FailureKind::Fault { code, .. } => ("contract", "contract", code.as_str(), false, None),
             FailureKind::Timeout(_) => ("timeout", "timeout", "time_limit", true, None),
             FailureKind::Memory(_) => ("memory", "memory", "memory_limit", false, None),
+            FailureKind::Handles(_) => ("handles", "handles", "handle_limit", false, None),
             FailureKind::Panic(_) => ("panic", "panic", "panic", false, None),
             FailureKind::Cancelled(_) => ("cancelled", "cancelled", "cancelled", false, None),
             FailureKind::Trap(_) => ("trap", "trap", "trap", false, None),
@@ -174,6 +178,10 @@ impl fmt::Display for ConnectorFailure {
                 " was stopped: it exceeded its memory limit of {} MiB; raise resources.max_memory, or for wide rows lower resources.max_batch_bytes (or the connector's batch_rows)",
                 cap >> 20
             ),
+            FailureKind::Handles(cap) => write!(
+                f,
+                " was stopped: it held more than {cap} open handles (files, sockets, streams) at once; raise resources.max_handles if it really needs more"
+            ),
             FailureKind::Panic(m) => write!(f, " crashed: {m}"),
             FailureKind::Cancelled(m) => write!(f, " was cancelled: {m}"),
             FailureKind::Trap(m) => write!(f, " crashed: {m}"),
@@ -204,13 +212,13 @@ impl Instance {
         let stream = ctx.stream.clone();
         let deadline = std::time::Instant::now().checked_add(limits.timeout);
         let (wasi, module_state) =
-            code.wasi_for(grant, deadline)
+            code.wasi_for(grant, deadline, limits.max_handles)
                 .map_err(|m| ConnectorFailure {
                     connector: connector.clone(),
                     stream: stream.clone(),
                     kind: FailureKind::Setup(m),
                 })?;
-        let mut state = HostState::new(wasi, limits.max_memory, ctx);
+        let mut state = HostState::new(wasi, limits, ctx);
         state.deadline = deadline;
         state.lookup = super::name_lookup::LookupGrant {
             names: grant.names.clone(),
@@ -262,6 +270,8 @@ impl Instance {
                 let data = self.store.data_mut();
                 let kind = if data.limiter.exceeded.is_some() {
                     FailureKind::Memory(data.limiter.max)
+                } else if handles_exhausted(&trap) {
+                    FailureKind::Handles(data.max_handles)
                 } else if data.timed_out
                     || matches!(trap.downcast_ref::<Trap>(), Some(Trap::Interrupt))
                 {
@@ -284,19 +294,38 @@ impl Instance {
     }
 }
 
+/// Whether `trap` says the instance's resource table is full (the handle
+/// cap of [`InstanceLimits::max_handles`]).
+fn handles_exhausted(trap: &wasmtime::Error) -> bool {
+    trap.chain().any(|e| {
+        matches!(
+            e.downcast_ref::<wasmtime::component::ResourceTableError>(),
+            Some(wasmtime::component::ResourceTableError::Full)
+        )
+    })
+}
+
 impl Instance {
     fn setup_failed(&self, e: wasmtime::Error) -> ConnectorFailure {
         self.failure(FailureKind::Setup(format!("instantiation failed: {e:#}")))
     }
 }
 
-/// A source connector instance.
-pub struct SourceInstance {
+/// A connector instance of world `W` ([`SourceWorld`], [`DestinationWorld`]):
+/// its store, limits and failure handling, whatever the world and whatever
+/// the code (component or WasmEdge-style module).
+pub struct ConnectorInstance<W: World> {
     inner: Instance,
-    exports: Box<dyn SourceExports>,
+    exports: Box<W::Exports>,
 }
 
-impl SourceInstance {
+/// A source connector instance.
+pub type SourceInstance = ConnectorInstance<SourceWorld>;
+
+/// A destination connector instance.
+pub type DestinationInstance = ConnectorInstance<DestinationWorld>;
+
+impl<W: World> ConnectorInstance<W> {
     /// Instantiates `component` under `grant` and `limits`.
     pub fn new(
         runtime: &Runtime,
@@ -306,11 +335,9 @@ impl SourceInstance {
         ctx: HostContext,
     ) -> Result<Self, ConnectorFailure> {
         let mut inner = Instance::new(runtime, &component.code, grant, limits, ctx)?;
-        let exports = component
-            .code
-            .instantiate_source(runtime, &mut inner.store)
+        let exports = W::instantiate(&component.code, runtime, &mut inner.store)
             .map_err(|e| inner.setup_failed(e))?;
-        Ok(SourceInstance { inner, exports })
+        Ok(ConnectorInstance { inner, exports })
     }
 
     /// `init(config)`.
@@ -319,15 +346,22 @@ impl SourceInstance {
         self.inner.settle(r)
     }
 
-    /// `discover()`.
-    pub fn discover(&mut self) -> Result<Catalog, ConnectorFailure> {
-        let r = self.exports.discover(&mut self.inner.store);
-        self.inner.settle(r)
-    }
-
     /// `validate(config)`.
     pub fn validate(&mut self, config: &str) -> Result<ValidationResult, ConnectorFailure> {
         let r = self.exports.validate(&mut self.inner.store, config);
+        self.inner.settle(r)
+    }
+
+    /// Largest linear memory the instance reached, in bytes.
+    pub fn peak_memory(&self) -> usize {
+        self.inner.store.data().limiter.peak
+    }
+}
+
+impl ConnectorInstance<SourceWorld> {
+    /// `discover()`.
+    pub fn discover(&mut self) -> Result<Catalog, ConnectorFailure> {
+        let r = self.exports.discover(&mut self.inner.store);
         self.inner.settle(r)
     }
 
@@ -342,48 +376,9 @@ impl SourceInstance {
         let d = self.inner.store.data();
         (d.emitted_rows, d.emitted_bytes)
     }
-
-    /// Largest linear memory the instance reached, in bytes.
-    pub fn peak_memory(&self) -> usize {
-        self.inner.store.data().limiter.peak
-    }
 }
 
-/// A destination connector instance.
-pub struct DestinationInstance {
-    inner: Instance,
-    exports: Box<dyn DestinationExports>,
-}
-
-impl DestinationInstance {
-    /// Instantiates `component` under `grant` and `limits`.
-    pub fn new(
-        runtime: &Runtime,
-        component: &LoadedComponent,
-        grant: &Grant,
-        limits: InstanceLimits,
-        ctx: HostContext,
-    ) -> Result<Self, ConnectorFailure> {
-        let mut inner = Instance::new(runtime, &component.code, grant, limits, ctx)?;
-        let exports = component
-            .code
-            .instantiate_destination(runtime, &mut inner.store)
-            .map_err(|e| inner.setup_failed(e))?;
-        Ok(DestinationInstance { inner, exports })
-    }
-
-    /// `init(config)`.
-    pub fn init(&mut self, config: &str) -> Result<(), ConnectorFailure> {
-        let r = self.exports.init(&mut self.inner.store, config);
-        self.inner.settle(r)
-    }
-
-    /// `validate(config)`.
-    pub fn validate(&mut self, config: &str) -> Result<ValidationResult, ConnectorFailure> {
-        let r = self.exports.validate(&mut self.inner.store, config);
-        self.inner.settle(r)
-    }
-
+impl ConnectorInstance<DestinationWorld> {
     /// `write(request)`, then commits the last acknowledged checkpoint. Fails
     /// if the destination returned before the end of the stream.
     pub fn write(&mut self, request: &WriteRequest) -> Result<WriteSummary, ConnectorFailure> {
@@ -407,11 +402,6 @@ impl DestinationInstance {
     /// Rows the host delivered to this instance.
     pub fn delivered_rows(&self) -> u64 {
         self.inner.store.data().delivered_rows
-    }
-
-    /// Largest linear memory the instance reached, in bytes.
-    pub fn peak_memory(&self) -> usize {
-        self.inner.store.data().limiter.peak
     }
 }
 

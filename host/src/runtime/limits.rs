@@ -9,6 +9,10 @@ pub struct InstanceLimits {
     pub max_memory: usize,
     /// Wall time the instance may run, counted from instantiation.
     pub timeout: Duration,
+    /// Handles the instance may hold at once: open files and directories,
+    /// sockets, streams and pollables (entries of its WASI resource table).
+    /// Keeps one connector from using up the process's file descriptors.
+    pub max_handles: usize,
 }
 
 impl Default for InstanceLimits {
@@ -16,6 +20,7 @@ impl Default for InstanceLimits {
         InstanceLimits {
             max_memory: 256 << 20,
             timeout: Duration::from_secs(24 * 3600),
+            max_handles: 1024,
         }
     }
 }

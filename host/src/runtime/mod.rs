@@ -4,7 +4,7 @@
 mod aot_cache;
 pub mod bindings;
 mod deadline_poll;
-mod exports;
+pub mod exports;
 mod host_impl;
 mod instance;
 mod limits;
@@ -21,13 +21,14 @@ use std::time::{Duration, Instant};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine};
 
+pub use exports::{DestinationWorld, SourceWorld, World};
 pub use host_impl::{
     escape, scoped_key, Acks, ChannelError, Checkpoint, Frame, HostContext, Inbox, Outbox,
     Progress, Role, StreamState, MAX_STATE_BYTES,
 };
 pub use instance::{
-    ConnectorErrorData, ConnectorFailure, DestinationInstance, ErrorInfo, FailureKind,
-    SourceInstance,
+    ConnectorErrorData, ConnectorFailure, ConnectorInstance, DestinationInstance, ErrorInfo,
+    FailureKind, SourceInstance,
 };
 pub use limits::InstanceLimits;
 

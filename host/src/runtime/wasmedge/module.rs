@@ -30,9 +30,18 @@ pub struct ModuleState {
 impl ModuleState {
     /// The sandbox of `grant`, for a core module: the same directory and
     /// endpoints a component would get. Waits on sockets inside the host
-    /// end at `deadline`, the instance's time limit.
-    pub fn new(grant: &Grant, deadline: Option<Instant>) -> Result<Self, String> {
-        let p1 = sandbox::wasi_builder(grant)?.build_p1();
+    /// end at `deadline`, the instance's time limit. The module may hold
+    /// `max_handles` WASI handles (files, streams) at once, besides at most
+    /// [`sockets::MAX_SOCKETS`] sockets.
+    pub fn new(
+        grant: &Grant,
+        deadline: Option<Instant>,
+        max_handles: usize,
+    ) -> Result<Self, String> {
+        let mut p1 = sandbox::wasi_builder(grant)?.build_p1();
+        wasmtime_wasi::WasiView::ctx(&mut p1)
+            .table
+            .set_max_capacity(max_handles);
         let mut sockets = SocketTable::new(grant.endpoints.clone(), grant.denied.clone())
             .with_names(grant.names.iter().cloned());
         if let Some(deadline) = deadline {
@@ -85,7 +94,7 @@ impl ModuleLinker {
             engine,
             HostState::new(
                 WasiCtx::builder().build(),
-                usize::MAX,
+                Default::default(),
                 HostContext::control("", ""),
             ),
         );

@@ -45,6 +45,11 @@
 //! - `name-inject`: discovers its one stream under a name with a newline
 //!   and a forged host log line (`hostile\n2026-01-01T00:00:00Z ERROR
 //!   forged host line`), and reads it like `ok`.
+//!
+//! `open-files` opens the file `target` `count` times (default 100,000)
+//! and keeps every handle open, then emits one row per handle: the
+//! descriptor flood that would starve other streams of the process's file
+//! descriptors.
 
 use std::sync::Arc;
 
@@ -66,6 +71,9 @@ pub struct Config {
     /// `state-huge`: the size of the state value, in bytes.
     #[serde(default)]
     size: Option<usize>,
+    /// `open-files`: how many handles to open.
+    #[serde(default)]
+    count: Option<usize>,
 }
 
 pub struct Hostile {
@@ -120,6 +128,22 @@ impl Source for Hostile {
                     ))
                 }
             },
+            "open-files" => {
+                let count = self.config.count.unwrap_or(100_000);
+                let mut open = Vec::new();
+                for i in 0..count {
+                    match std::fs::File::open(&self.config.target) {
+                        Ok(f) => open.push(f),
+                        Err(e) => {
+                            return Err(ConnectorError::internal(
+                                "open_failed",
+                                format!("open #{i} of {} failed: {e}", self.config.target),
+                            ))
+                        }
+                    }
+                }
+                emit_marker(&mut out, open.len() as i64)?
+            }
             "loop" => {
                 let mut n: u64 = 0;
                 loop {
