@@ -111,7 +111,7 @@ pub fn wasi_errno_reason(errno: i32) -> Option<IoReason> {
         28 => reason("invalid_argument", "invalid argument", Config),
         29 => reason(
             "io_error",
-            "input/output error (the host also reports a read-only file system this way)",
+            "input/output error (through WASI a full disk can show this way too)",
             Data,
         ),
         31 => reason("is_a_directory", "is a directory", Config),

@@ -34,3 +34,21 @@ pub fn rapidbyte(dir: &Path, args: &[&str]) -> Command {
         .env_remove("RAPIDBYTE_LOG_FORMAT");
     c
 }
+
+/// `sh -euc <script>` in `dir`, in a new user and mount namespace (so the
+/// script may mount file systems that only it sees), with the environment
+/// of [`rapidbyte`] and the binary's path in `$RB`.
+#[allow(dead_code)]
+pub fn in_mount_namespace(dir: &Path, script: &str) -> std::process::Output {
+    let template = rapidbyte(dir, &[]);
+    let mut c = Command::new("unshare");
+    c.args(["--user", "--map-root-user", "--mount", "sh", "-euc", script])
+        .current_dir(dir)
+        .env("RB", env!("CARGO_BIN_EXE_rapidbyte"))
+        .env_remove("RAPIDBYTE_LOG_FORMAT");
+    for (k, v) in template.get_envs().filter_map(|(k, v)| Some((k, v?))) {
+        c.env(k, v);
+    }
+    c.output()
+        .expect("unshare (util-linux) runs; user namespaces must be enabled")
+}

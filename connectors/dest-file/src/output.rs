@@ -42,7 +42,7 @@ use arrow_schema::SchemaRef;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
-use rapidbyte_guest_sdk::{ConnectorError, Result};
+use rapidbyte_guest_sdk::{io_error, ConnectorError, Result};
 use serde::Deserialize;
 
 use crate::parquet_out::{self, Existing, Parts};
@@ -140,7 +140,21 @@ pub struct Output {
     stats: IoStats,
 }
 
-fn io_err(path: &Path, e: impl std::fmt::Display) -> ConnectorError {
+/// An error on `path`, in words: the I/O error inside `e` (an Arrow,
+/// Parquet or CSV error may carry one) through the SDK's [`io_error`], else
+/// `e`'s own text.
+fn io_err(path: &Path, e: &(dyn std::error::Error + 'static)) -> ConnectorError {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            let owned = match io.raw_os_error() {
+                Some(n) => std::io::Error::from_raw_os_error(n),
+                None => std::io::Error::new(io.kind(), io.to_string()),
+            };
+            return io_error(path, owned);
+        }
+        cause = c.source();
+    }
     ConnectorError::internal("io_error", format!("{}: {e}", path.display()))
 }
 
@@ -186,14 +200,14 @@ impl Output {
         if let Some(s) = &config.schema {
             dir.push(s);
         }
-        fs::create_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
+        fs::create_dir_all(&dir).map_err(|e| io_err(&dir, &e))?;
         let ext = config.format.extension();
         let target = dir.join(format!("{stream}.{ext}"));
         let work = dir.join(format!(".{stream}.{ext}.tmp"));
         let old = dir.join(format!(".{stream}.{ext}.old"));
         // Left over by a crash: never part of the committed output.
         for stale in [&work, &old] {
-            remove(stale).map_err(|e| io_err(stale, e))?;
+            remove(stale).map_err(|e| io_err(stale, &e))?;
         }
         let compression = if config.compression == "none" {
             Compression::UNCOMPRESSED
@@ -235,14 +249,14 @@ impl Output {
         match self.format {
             Format::Csv | Format::Jsonl => {
                 let len = fs::metadata(&self.target)
-                    .map_err(|e| io_err(&self.target, e))?
+                    .map_err(|e| io_err(&self.target, &e))?
                     .len();
                 self.base.len = len;
                 self.target_holds_base = true;
             }
             Format::Parquet => {
                 let (schema, existing) =
-                    parquet_out::inspect(&self.target).map_err(|e| io_err(&self.target, e))?;
+                    parquet_out::inspect(&self.target).map_err(|e| io_err(&self.target, &e))?;
                 if schema.fields() != self.schema.fields() {
                     return Err(ConnectorError::schema(
                         "schema_changed",
@@ -307,7 +321,7 @@ impl Output {
                     .create(true)
                     .truncate(true)
                     .open(&work)
-                    .map_err(|e| io_err(&work, e))?,
+                    .map_err(|e| io_err(&work, &e))?,
                 0,
             ),
         };
@@ -316,12 +330,12 @@ impl Output {
             self.copy_from_target(&mut file, have, start)?;
         }
         file.seek(SeekFrom::Start(start))
-            .map_err(|e| io_err(&work, e))?;
+            .map_err(|e| io_err(&work, &e))?;
         let segment = match self.format {
             Format::Parquet => {
                 let mut seg =
                     parquet_out::Segment::new(file, start, self.schema.clone(), self.props())
-                        .map_err(|e| io_err(&work, e))?;
+                        .map_err(|e| io_err(&work, &e))?;
                 if self.reencode {
                     self.reencode = false;
                     self.stats.rows_reencoded += self.reencode_target(&mut seg)?;
@@ -346,19 +360,19 @@ impl Output {
 
     /// Copies bytes `from..to` of the target into `file` at the same offsets.
     fn copy_from_target(&mut self, file: &mut File, from: u64, to: u64) -> Result<()> {
-        let mut src = File::open(&self.target).map_err(|e| io_err(&self.target, e))?;
+        let mut src = File::open(&self.target).map_err(|e| io_err(&self.target, &e))?;
         src.seek(SeekFrom::Start(from))
-            .map_err(|e| io_err(&self.target, e))?;
+            .map_err(|e| io_err(&self.target, &e))?;
         file.seek(SeekFrom::Start(from))
-            .map_err(|e| io_err(&self.work, e))?;
+            .map_err(|e| io_err(&self.work, &e))?;
         let mut buf = vec![0u8; 1 << 20];
         let mut at = from;
         while at < to {
             let n = usize::try_from(to - at).map_or(buf.len(), |r| r.min(buf.len()));
             src.read_exact(&mut buf[..n])
-                .map_err(|e| io_err(&self.target, e))?;
+                .map_err(|e| io_err(&self.target, &e))?;
             file.write_all(&buf[..n])
-                .map_err(|e| io_err(&self.work, e))?;
+                .map_err(|e| io_err(&self.work, &e))?;
             at += n as u64;
         }
         self.stats.copied += to - from;
@@ -368,14 +382,14 @@ impl Output {
     /// Feeds the rows of the (foreign-layout) target into `seg`.
     fn reencode_target(&self, seg: &mut parquet_out::Segment) -> Result<u64> {
         let file = file_common::PathChunkReader::open(&self.target)
-            .map_err(|e| io_err(&self.target, e))?;
+            .map_err(|e| io_err(&self.target, &e))?;
         let reader = ParquetRecordBatchReaderBuilder::try_new(file)
             .and_then(|b| b.build())
-            .map_err(|e| io_err(&self.target, e))?;
+            .map_err(|e| io_err(&self.target, &e))?;
         let mut rows = 0;
         for batch in reader {
-            let batch = batch.map_err(|e| io_err(&self.target, e))?;
-            seg.write(&batch).map_err(|e| io_err(&self.work, e))?;
+            let batch = batch.map_err(|e| io_err(&self.target, &e))?;
+            seg.write(&batch).map_err(|e| io_err(&self.work, &e))?;
             rows += batch.num_rows() as u64;
         }
         Ok(rows)
@@ -404,9 +418,9 @@ impl Output {
     fn write_segment(&mut self, batch: &RecordBatch) -> Result<()> {
         self.start()?;
         let work = &self.work;
-        let err = |e: arrow_schema::ArrowError| io_err(work, e);
+        let err = |e: arrow_schema::ArrowError| io_err(work, &e);
         match self.segment.as_mut() {
-            Some(Segment::Parquet(w)) => w.write(batch).map_err(|e| io_err(work, e)),
+            Some(Segment::Parquet(w)) => w.write(batch).map_err(|e| io_err(work, &e)),
             Some(Segment::Csv(w)) => w.write(batch).map_err(err),
             Some(Segment::Jsonl(w)) => w.write(batch).map_err(err),
             None => Err(ConnectorError::internal("no_writer", "writer missing")),
@@ -436,7 +450,7 @@ impl Output {
         // Extended in place: if the commit fails, the output is unusable.
         let parts = &mut self.base.parts;
         let (mut file, end, footer) = match self.segment.take() {
-            Some(Segment::Parquet(seg)) => seg.finish(parts).map_err(|e| io_err(&work, e))?,
+            Some(Segment::Parquet(seg)) => seg.finish(parts).map_err(|e| io_err(&work, &e))?,
             Some(Segment::Csv(w)) => {
                 let file = w
                     .into_inner()
@@ -445,7 +459,7 @@ impl Output {
                 text_end(file, &work)?
             }
             Some(Segment::Jsonl(mut w)) => {
-                w.finish().map_err(|e| io_err(&work, e))?;
+                w.finish().map_err(|e| io_err(&work, &e))?;
                 let file = w
                     .into_inner()
                     .into_inner()
@@ -461,20 +475,20 @@ impl Output {
             .and_then(|_| file.set_len(total))
             .and_then(|_| file.flush())
             .and_then(|_| file.sync_all())
-            .map_err(|e| io_err(&work, e))?;
+            .map_err(|e| io_err(&work, &e))?;
         drop(file);
 
         // Keep the target's inode under a second name: it becomes the next
         // working file, already holding everything up to `start`.
         let keep = self.target_ours && {
-            remove(&self.old).map_err(|e| io_err(&self.old, e))?;
+            remove(&self.old).map_err(|e| io_err(&self.old, &e))?;
             fs::hard_link(&self.target, &self.old).is_ok()
         };
         if let Err(e) = fs::rename(&work, &self.target) {
             let _ = remove(&self.old);
-            return Err(io_err(&self.target, e));
+            return Err(io_err(&self.target, &e));
         }
-        sync_dir(&self.dir).map_err(|e| io_err(&self.dir, e))?;
+        sync_dir(&self.dir).map_err(|e| io_err(&self.dir, &e))?;
 
         self.stats.commits += 1;
         self.stats.data_written += end - start;
@@ -512,8 +526,8 @@ impl Output {
     pub fn close(mut self) -> Result<()> {
         self.segment = None;
         self.spare = None;
-        remove(&self.work).map_err(|e| io_err(&self.work, e))?;
-        remove(&self.old).map_err(|e| io_err(&self.old, e))
+        remove(&self.work).map_err(|e| io_err(&self.work, &e))?;
+        remove(&self.old).map_err(|e| io_err(&self.old, &e))
     }
 }
 
@@ -529,7 +543,7 @@ impl Drop for Output {
 
 /// A finished text segment: the file, where it ends, no footer.
 fn text_end(mut file: File, work: &Path) -> Result<(File, u64, Vec<u8>)> {
-    let end = file.stream_position().map_err(|e| io_err(work, e))?;
+    let end = file.stream_position().map_err(|e| io_err(work, &e))?;
     Ok((file, end, Vec::new()))
 }
 

@@ -603,7 +603,14 @@ fn errors_leave_no_working_file() {
         fs::create_dir_all(path.join("in-the-way")).unwrap();
         let mut out = open(&dir.0, format, false);
         out.write(&batch(0, 10)).unwrap();
-        assert_eq!(out.commit().unwrap_err().code, "io_error");
+        // The I/O error is named (through the SDK's io_error), with the path.
+        let err = out.commit().unwrap_err();
+        assert_eq!(err.code, "is_a_directory", "{}", err.message);
+        assert!(
+            err.message.contains(&path.display().to_string()),
+            "{}",
+            err.message
+        );
         assert!(hidden(&dir.0).is_empty(), "{:?}", hidden(&dir.0));
         assert!(out.write(&batch(10, 1)).is_err(), "refuses after a failure");
         assert!(out.commit().is_err());

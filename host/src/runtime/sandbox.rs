@@ -86,6 +86,14 @@ pub fn grant(
                 path.display()
             ));
         }
+        if fs.access == FsAccess::ReadWrite && on_read_only_fs(&path) {
+            return Err(format!(
+                "`{at}.{}`: directory {} is on a read-only file system; connector `{}` writes there, so name a writable directory (or remount this one read-write)",
+                fs.config_key,
+                path.display(),
+                manifest.name
+            ));
+        }
         if let Some(obj) = config.as_object_mut() {
             obj.insert(
                 fs.config_key.clone(),
@@ -139,6 +147,21 @@ pub fn grant(
     }
     out.config = config;
     Ok(out)
+}
+
+/// Whether `dir` lies on a file system mounted read-only. WASI reports a
+/// write there as a plain I/O error, so the host checks before it grants
+/// write access.
+fn on_read_only_fs(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a properly sized
+    // out-parameter that statvfs fills; nothing is kept past the call.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
+    rc == 0 && (st.f_flag & libc::ST_RDONLY) != 0
 }
 
 /// Builds the WASI context for `grant`: no environment, no arguments, no
