@@ -69,8 +69,10 @@ impl DeadlinePoll<'_> {
         let timer_index = u32::try_from(pollables.len()).unwrap_or(u32::MAX);
         pollables.push(timer);
         let ready = poll::Host::poll(self.table, pollables);
-        self.table
-            .delete(Resource::<DynPollable>::new_own(timer_rep))?;
+        // Dropped as the guest would drop it, so the clock deadline the
+        // pollable points at goes too (a plain delete would leak it, one
+        // table entry per poll).
+        poll::HostPollable::drop(self.table, Resource::<DynPollable>::new_own(timer_rep))?;
         let ready = ready?;
         let others: Vec<u32> = ready
             .iter()
@@ -105,5 +107,44 @@ impl poll::HostPollable for DeadlinePoll<'_> {
 
     fn drop(&mut self, pollable: Resource<DynPollable>) -> wasmtime::Result<()> {
         poll::HostPollable::drop(self.table, pollable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::host_impl::HostContext;
+    use crate::runtime::InstanceLimits;
+    use wasmtime_wasi::WasiCtx;
+
+    /// Every poll's deadline timer leaves the resource table again: a
+    /// connector polling all day never fills its handle cap.
+    #[test]
+    fn polls_leave_no_timer_behind() {
+        let limits = InstanceLimits {
+            max_handles: 16,
+            ..InstanceLimits::default()
+        };
+        let mut state = HostState::new(
+            WasiCtx::builder().build(),
+            limits,
+            HostContext::control("p", "c"),
+        );
+        state.deadline = Instant::now().checked_add(std::time::Duration::from_secs(3600));
+        let ready = WasiClocksCtxView {
+            ctx: state.wasi.clocks(),
+            table: &mut state.table,
+        }
+        .subscribe_duration(0)
+        .expect("a ready pollable");
+        let rep = ready.rep();
+        for i in 0..1000 {
+            let polled = view(&mut state)
+                .poll_until_deadline(vec![Resource::new_borrow(rep)])
+                .unwrap_or_else(|e| panic!("poll {i}: {e}"));
+            assert_eq!(polled, vec![0]);
+            poll::HostPollable::block(&mut view(&mut state), Resource::new_borrow(rep))
+                .unwrap_or_else(|e| panic!("block {i}: {e}"));
+        }
     }
 }
