@@ -330,3 +330,22 @@ fn opening_files_without_end_is_stopped_at_the_handle_cap() {
         host_still_works(&p);
     }
 }
+
+/// A call whose string lies outside the connector's memory (broken
+/// bindings) is refused by the host and named a contract violation, not an
+/// opaque crash; the host carries on.
+#[test]
+fn a_pointer_outside_the_connectors_memory_is_a_contract_error() {
+    for build in BUILDS {
+        let p = Project::new();
+        let err = failure_of(&p, build, "bad-pointer", "", "");
+        assert!(
+            err.contains("broke the contract")
+                && err.contains("outside its memory")
+                && err.contains("stream `hostile`"),
+            "{build}: {err}"
+        );
+        assert!(!err.contains("wasm backtrace"), "{build}: {err}");
+        host_still_works(&p);
+    }
+}

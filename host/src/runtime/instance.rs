@@ -280,11 +280,15 @@ impl Instance {
                     FailureKind::Cancelled(reason)
                 } else if let Some(p) = data.panic_message.take() {
                     FailureKind::Panic(p)
+                } else if let Some(kind) = bad_pointer(&trap) {
+                    kind
                 } else {
-                    // A `Trap` displays as "wasm trap: ...".
+                    // A `Trap` displays as "wasm trap: ..."; any other error
+                    // by its root cause, not "error while executing at wasm
+                    // backtrace".
                     let msg = match trap.downcast_ref::<Trap>() {
                         Some(t) => t.to_string(),
-                        None => trap.to_string(),
+                        None => trap.root_cause().to_string(),
                     };
                     FailureKind::Trap(escape(&msg, MAX_ERROR_BYTES))
                 };
@@ -292,6 +296,30 @@ impl Instance {
             }
         }
     }
+}
+
+/// A call whose arguments point outside the guest's linear memory (or are
+/// misaligned): the connector broke the canonical ABI. The runtime (for a
+/// component) or the shim's flat ABI (for a core module) refused to read
+/// them.
+fn bad_pointer(trap: &wasmtime::Error) -> Option<FailureKind> {
+    let root = trap.root_cause().to_string();
+    let bad = [
+        "out of bounds of memory",
+        "outside the guest memory",
+        "not aligned",
+    ]
+    .iter()
+    .any(|s| root.contains(s));
+    bad.then(|| FailureKind::Fault {
+        code: "bad_pointer".into(),
+        message: escape(
+            &format!(
+                "it handed the host a string or list outside its memory ({root}); this is a bug in the connector or its bindings"
+            ),
+            MAX_ERROR_BYTES,
+        ),
+    })
 }
 
 /// Whether `trap` says the instance's resource table is full (the handle

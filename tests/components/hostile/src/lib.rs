@@ -46,6 +46,10 @@
 //!   and a forged host log line (`hostile\n2026-01-01T00:00:00Z ERROR
 //!   forged host line`), and reads it like `ok`.
 //!
+//! `bad-pointer` calls the host's `log` through its raw core import with a
+//! message that lies past the end of its linear memory, as a connector
+//! with broken bindings would.
+//!
 //! `open-files` opens the file `target` `count` times (default 100,000)
 //! and keeps every handle open, then emits one row per handle: the
 //! descriptor flood that would starve other streams of the process's file
@@ -143,6 +147,17 @@ impl Source for Hostile {
                     }
                 }
                 emit_marker(&mut out, open.len() as i64)?
+            }
+            "bad-pointer" => {
+                #[link(wasm_import_module = "rapidbyte:connector/host@0.1.0")]
+                extern "C" {
+                    #[link_name = "log"]
+                    fn raw_log(level: i32, ptr: i32, len: i32, some: i32, fptr: i32, flen: i32);
+                }
+                // SAFETY: none needed by the guest: the host reads the
+                // (bogus) range, the guest's own memory is untouched.
+                unsafe { raw_log(2, 0x7fff_0000, 4096, 0, 0, 0) };
+                emit_marker(&mut out, 1)?
             }
             "loop" => {
                 let mut n: u64 = 0;
