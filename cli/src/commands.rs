@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use rapidbyte_conformance::fixtures;
+use rapidbyte_host::config::WriteModeSpec;
 use rapidbyte_host::pipeline::{self, Interrupt, PipelineError, Prepared};
 use rapidbyte_host::registry::{self, ConnectorKind};
 use rapidbyte_host::runtime::Runtime;
@@ -256,7 +257,43 @@ pub fn state_show(path: &Path) -> Result<u8> {
 /// `rapidbyte state reset`.
 pub fn state_reset(path: &Path, stream: Option<&str>) -> Result<u8> {
     let (config, _, state) = open_state(path)?;
-    let n = state.reset(&config.spec.pipeline, stream)?;
+    let pipeline = &config.spec.pipeline;
+    if let Some(s) = stream {
+        // Streams the pipeline lists, and streams with saved state.
+        let mut known: Vec<String> = config
+            .spec
+            .source
+            .streams
+            .iter()
+            .map(|st| st.name.clone())
+            .collect();
+        for c in state.list_cursors(pipeline)? {
+            let key = c.stream.strip_prefix("destination:").unwrap_or(&c.stream);
+            let name = key.split('/').next().unwrap_or(key).to_string();
+            if !known.contains(&name) {
+                known.push(name);
+            }
+        }
+        if !known.iter().any(|k| k == s) {
+            let listed = if known.is_empty() {
+                "it has no listed streams and no saved state".to_string()
+            } else {
+                format!("known streams: {}", known.join(", "))
+            };
+            return Err(UsageError(format!(
+                "pipeline `{pipeline}` ({}) has no stream `{s}`; {listed}",
+                path.display()
+            ))
+            .into());
+        }
+    }
+    if config.spec.destination.write_mode == WriteModeSpec::Append {
+        eprintln!(
+            "warning: destination.write_mode is append: the next run reads {} from the start and appends every row again, next to the rows already there; for that run use write_mode: replace",
+            stream.map_or("every stream".to_string(), |s| format!("`{s}`"))
+        );
+    }
+    let n = state.reset(pipeline, stream)?;
     match stream {
         Some(s) => {
             println!("State reset for '{s}' ({n} cursor removed). Next sync will be a full read.")

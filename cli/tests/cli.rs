@@ -58,6 +58,48 @@ fn init_then_run_the_example_then_rerun_incrementally() {
     let (stdout, _) = text(&out);
     assert!(stdout.contains("cursor: updated_at"), "{stdout}");
 
+    // A typo in --stream is an error naming the known streams; a reset of
+    // an append pipeline warns that the next run appends everything again.
+    let out = rapidbyte(
+        &proj,
+        &[
+            "state",
+            "reset",
+            "pipelines/example.yaml",
+            "--stream",
+            "custmers",
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("no stream `custmers`") && stderr.contains("known streams: customers"),
+        "{stderr}"
+    );
+    let out = rapidbyte(&proj, &["state", "show", "pipelines/example.yaml"]);
+    assert!(
+        text(&out).0.contains("cursor: updated_at"),
+        "nothing was reset"
+    );
+    let out = rapidbyte(
+        &proj,
+        &[
+            "state",
+            "reset",
+            "pipelines/example.yaml",
+            "--stream",
+            "customers",
+        ],
+    );
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("write_mode is append") && stderr.contains("`customers`"),
+        "{stderr}"
+    );
+    let out = rapidbyte(&proj, &["run", "pipelines/example.yaml"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+
     let out = rapidbyte(&proj, &["check", "pipelines/example.yaml"]);
     let (stdout, stderr) = text(&out);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
@@ -246,4 +288,32 @@ fn conformance_starts_its_own_fixtures() {
     let (_, err) = text(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("files, postgres"), "{err}");
+}
+
+/// A stream another live process is syncing is skipped with a message on
+/// stderr (the log), not only in the summary on stdout.
+#[test]
+fn a_stream_already_being_synced_is_reported_on_stderr() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = rapidbyte(tmp.path(), &["init", "proj"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    let proj = tmp.path().join("proj");
+    let out = rapidbyte(&proj, &["run", "pipelines/example.yaml"]);
+    assert_eq!(out.status.code(), Some(0), "{:?}", text(&out));
+    // This test process (alive) holds the stream's run.
+    let state = rapidbyte_host::state::open(&rapidbyte_host::state::StateLocation::Sqlite(
+        proj.join(".rapidbyte/state.db"),
+    ))
+    .expect("open the state database");
+    state
+        .start_run("example", "customers")
+        .expect("take the run");
+    let out = rapidbyte(&proj, &["run", "pipelines/example.yaml"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("already being synced") && stderr.contains(&std::process::id().to_string()),
+        "{stderr}"
+    );
+    assert!(stdout.contains("already being synced"), "{stdout}");
 }

@@ -146,6 +146,18 @@ pub enum WriteModeSpec {
     Merge,
 }
 
+impl WriteModeSpec {
+    /// The mode as written in YAML.
+    pub fn name(self) -> &'static str {
+        match self {
+            WriteModeSpec::Append => "append",
+            WriteModeSpec::Replace => "replace",
+            WriteModeSpec::Upsert => "upsert",
+            WriteModeSpec::Merge => "merge",
+        }
+    }
+}
+
 /// `destination:`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -487,6 +499,15 @@ fn validate(spec: &PipelineSpec) -> Result<(), (String, String)> {
         }
     }
     let d = &spec.destination;
+    if !d.primary_key.is_empty() && d.write_mode != WriteModeSpec::Upsert {
+        return err(
+            "destination.primary_key",
+            &format!(
+                "only write_mode upsert uses a primary key; with `{}` it would have no effect: remove it, or set write_mode: upsert",
+                d.write_mode.name()
+            ),
+        );
+    }
     if d.write_mode == WriteModeSpec::Merge && d.merge_keys.is_empty() {
         return err(
             "destination.merge_keys",
@@ -608,6 +629,25 @@ mod tests {
         ))
         .expect("loads");
         assert_eq!(c.spec.resources.max_handles, 4096);
+    }
+
+    #[test]
+    fn a_primary_key_without_upsert_is_refused() {
+        for mode in ["append", "replace"] {
+            let m = message(&OK.replace(
+                "write_mode: replace",
+                &format!("write_mode: {mode}\n  primary_key: [id]"),
+            ));
+            assert!(
+                m.contains("destination.primary_key") && m.contains("upsert") && m.contains(mode),
+                "{mode}: {m}"
+            );
+        }
+        assert!(load(&OK.replace(
+            "write_mode: replace",
+            "write_mode: upsert\n  primary_key: [id]"
+        ))
+        .is_ok());
     }
 
     #[test]

@@ -167,7 +167,12 @@ impl Prepared<'_> {
         let start = Instant::now();
         let run_id = match self.state.start_run(pipeline, name) {
             Ok(id) => id,
-            Err(e) => return failed_report(stream, e.to_string()),
+            Err(e) => {
+                // Logged like any stream failure, so it reaches stderr (and
+                // the JSON log), not only the summary on stdout.
+                tracing::error!(stream = %name, "stream not started: {e}");
+                return failed_report(stream, e.to_string());
+            }
         };
         tracing::info!(pipeline = %pipeline, stream = %name, mode = sync_mode_name(stream.selection.sync_mode), "syncing stream");
         let capacity =
