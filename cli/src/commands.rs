@@ -268,10 +268,9 @@ pub fn state_reset(path: &Path, stream: Option<&str>) -> Result<u8> {
             .map(|st| st.name.clone())
             .collect();
         for c in state.list_cursors(pipeline)? {
-            let key = c.stream.strip_prefix("destination:").unwrap_or(&c.stream);
-            let name = key.split('/').next().unwrap_or(key).to_string();
-            if !known.contains(&name) {
-                known.push(name);
+            let name = rapidbyte_host::runtime::stream_of_key(&c.stream);
+            if !known.iter().any(|k| k == name) {
+                known.push(name.to_string());
             }
         }
         if !known.iter().any(|k| k == s) {

@@ -85,6 +85,16 @@ pub fn scoped_key(stream: Option<&str>, key: &str) -> String {
     }
 }
 
+/// The stream a stored state key belongs to: the inverse of
+/// [`scoped_key`] and of the `destination:` prefix a destination's keys get.
+pub fn stream_of_key(stored: &str) -> &str {
+    let key = stored.strip_prefix(DESTINATION_PREFIX).unwrap_or(stored);
+    key.split('/').next().unwrap_or(key)
+}
+
+/// The prefix of a destination's stored state keys.
+const DESTINATION_PREFIX: &str = "destination:";
+
 /// Why a wait on a channel ended without a frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ChannelError {
@@ -293,7 +303,7 @@ impl HostState {
     fn state_key(&self, key: &str) -> String {
         let key = scoped_key(self.ctx.stream.as_deref(), key);
         match self.ctx.role {
-            Role::Destination { .. } => format!("destination:{key}"),
+            Role::Destination { .. } => format!("{DESTINATION_PREFIX}{key}"),
             _ => key,
         }
     }
@@ -638,3 +648,20 @@ pub fn escape(text: &str, max: usize) -> String {
 }
 
 impl super::bindings::source::rapidbyte::connector::types::Host for HostState {}
+
+#[cfg(test)]
+mod key_tests {
+    use super::*;
+
+    #[test]
+    fn stream_of_key_inverts_the_scoping() {
+        for (stream, key) in [("orders", "orders"), ("orders", "page"), ("a", "b/c")] {
+            let stored = scoped_key(Some(stream), key);
+            assert_eq!(stream_of_key(&stored), stream);
+            assert_eq!(
+                stream_of_key(&format!("{DESTINATION_PREFIX}{stored}")),
+                stream
+            );
+        }
+    }
+}

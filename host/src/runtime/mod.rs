@@ -23,8 +23,8 @@ use wasmtime::{Config, Engine};
 
 pub use exports::{DestinationWorld, SourceWorld, World};
 pub use host_impl::{
-    escape, scoped_key, Acks, ChannelError, Checkpoint, Frame, HostContext, Inbox, Outbox,
-    Progress, Role, StreamState, MAX_STATE_BYTES,
+    escape, scoped_key, stream_of_key, Acks, ChannelError, Checkpoint, Frame, HostContext, Inbox,
+    Outbox, Progress, Role, StreamState, MAX_STATE_BYTES,
 };
 pub use instance::{
     ConnectorErrorData, ConnectorFailure, ConnectorInstance, DestinationInstance, ErrorInfo,
