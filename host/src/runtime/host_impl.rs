@@ -217,6 +217,9 @@ pub struct HostState {
     pub(crate) timed_out: bool,
     /// The panic message the SDK logged before trapping.
     pub(crate) panic_message: Option<String>,
+    /// Why a file write failed, as the host's file system said it (the
+    /// guest's libc only sees an I/O error).
+    pub(crate) storage_error: Option<super::write_errors::StorageError>,
     /// Destination: a checkpoint delivered but not yet acknowledged.
     pub(crate) pending_ack: Option<Checkpoint>,
     /// Destination: the end of the stream was delivered.
@@ -269,6 +272,7 @@ impl HostState {
             deadline: None,
             timed_out: false,
             panic_message: None,
+            storage_error: None,
             pending_ack: None,
             saw_end: false,
             checkpoints_sent: 0,

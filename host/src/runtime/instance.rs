@@ -12,6 +12,7 @@ use super::bindings::types::{
 use super::exports::{ControlExports, DestinationWorld, SourceWorld, World};
 use super::host_impl::{escape, HostContext, HostState};
 use super::sandbox::Grant;
+use super::write_errors::StorageError;
 use super::{Code, InstanceLimits, LoadedComponent, Runtime, EPOCH_TICK};
 
 /// How a connector call failed.
@@ -257,15 +258,19 @@ impl Instance {
         }
         match outcome {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(
-                self.failure(FailureKind::Error(Box::new(ConnectorErrorData {
+            Ok(Err(e)) => {
+                let mut error = ConnectorErrorData {
                     category: category_name(e.category).to_string(),
                     code: escape(&e.code, 100),
                     message: escape(&e.message, MAX_ERROR_BYTES),
                     retryable: e.retryable,
                     details: e.details.map(|d| escape(&d, MAX_ERROR_BYTES)),
-                }))),
-            ),
+                };
+                if let Some(seen) = data.storage_error {
+                    name_storage_error(&mut error, seen);
+                }
+                Err(self.failure(FailureKind::Error(Box::new(error))))
+            }
             Err(trap) => {
                 let data = self.store.data_mut();
                 let kind = if data.limiter.exceeded.is_some() {
@@ -296,6 +301,28 @@ impl Instance {
             }
         }
     }
+}
+
+/// The I/O error a connector reported, corrected with what the host's
+/// file system said: wasi-libc reports every failed stream write as EIO, so
+/// a full disk reaches the connector as "input/output error". Only the
+/// SDK's `io_error` code is rewritten (its generic text replaced); any
+/// other error gets the host's observation appended.
+fn name_storage_error(error: &mut ConnectorErrorData, seen: StorageError) {
+    const SDK_EIO_TEXT: &str =
+        "input/output error (through WASI a full disk can show this way too)";
+    if error.code == "io_error" {
+        error.code = seen.code().to_string();
+        if error.message.contains(SDK_EIO_TEXT) {
+            error.message = error.message.replace(SDK_EIO_TEXT, seen.text());
+            return;
+        }
+    }
+    error.message = format!(
+        "{} (the host's file system reported: {})",
+        error.message,
+        seen.text()
+    );
 }
 
 /// A call whose arguments point outside the guest's linear memory (or are
@@ -443,5 +470,42 @@ fn category_name(c: super::bindings::types::ErrorCategory) -> &'static str {
         C::Data => "data",
         C::Schema => "schema",
         C::Internal => "internal",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(code: &str, message: &str) -> ConnectorErrorData {
+        ConnectorErrorData {
+            category: "data".into(),
+            code: code.into(),
+            message: message.into(),
+            retryable: false,
+            details: None,
+        }
+    }
+
+    #[test]
+    fn the_sdk_eio_text_becomes_the_host_seen_cause() {
+        let mut e = error(
+            "io_error",
+            "writing /out/rows.csv: input/output error (through WASI a full disk can show this way too)",
+        );
+        name_storage_error(&mut e, StorageError::NoSpace);
+        assert_eq!(e.code, "no_space");
+        assert_eq!(e.message, "writing /out/rows.csv: no space left on device");
+    }
+
+    #[test]
+    fn other_errors_get_the_cause_appended() {
+        let mut e = error("write_failed", "could not write the batch");
+        name_storage_error(&mut e, StorageError::QuotaExceeded);
+        assert_eq!(e.code, "write_failed");
+        assert_eq!(
+            e.message,
+            "could not write the batch (the host's file system reported: disk quota exceeded)"
+        );
     }
 }

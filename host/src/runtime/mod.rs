@@ -11,6 +11,7 @@ mod limits;
 mod name_lookup;
 pub mod sandbox;
 pub mod wasmedge;
+mod write_errors;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -134,6 +135,8 @@ impl Runtime {
             .map_err(|e| RuntimeError::Engine(e.to_string()))?;
         name_lookup::add_to_linker(&mut linker).map_err(|e| RuntimeError::Engine(e.to_string()))?;
         deadline_poll::add_to_linker(&mut linker)
+            .map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        write_errors::add_to_linker(&mut linker)
             .map_err(|e| RuntimeError::Engine(e.to_string()))?;
         bindings::source::rapidbyte::connector::host::add_to_linker::<_, HasSelf<_>>(
             &mut linker,
