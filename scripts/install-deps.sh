@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what building and testing Rapidbyte needs on Debian: a C compiler
-# (SQLite is compiled in), PostgreSQL (server binaries for the tests' throwaway
+# (SQLite is compiled in), clang 14 (ring, for the connectors' TLS, in wasm), PostgreSQL (server binaries for the tests' throwaway
 # clusters), the Rust wasm32-wasip2 and wasm32-wasip1 targets, rustfmt and clippy, and the
 # component toolchains of the Python and JavaScript connectors
 # (componentize-py from PyPI, componentize-js from npm) under
@@ -17,9 +17,15 @@ missing=()
 command -v cc >/dev/null || missing+=(build-essential)
 command -v pkg-config >/dev/null || missing+=(pkg-config)
 command -v curl >/dev/null || missing+=(curl ca-certificates)
+# The TLS tests generate their certificate authorities with openssl.
+command -v openssl >/dev/null || missing+=(openssl)
 # The Postgres tests start throwaway clusters with Debian's server binaries.
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
 command -v psql >/dev/null || missing+=(postgresql-client)
+# The Postgres connectors' TLS (rustls on ring) compiles C and assembly for
+# wasm32-wasip1/-wasip2; Debian's clang 14 targets wasm.
+command -v clang-14 >/dev/null || missing+=(clang-14)
+command -v llvm-ar-14 >/dev/null || missing+=(llvm-14)
 # The Python and JavaScript connectors' build tools.
 command -v python3 >/dev/null || missing+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)

@@ -51,8 +51,12 @@ impl Destination for PostgresDestination {
 
     fn validate(config: Config) -> Result<ValidationResult> {
         pg_common::runtime()?.block_on(async move {
-            let client = pg_common::connect(&config).await?;
-            let at = format!("{}:{}/{}", config.host, config.port, config.database);
+            let pg_common::Connected { client, security } =
+                pg_common::connect_described(&config).await?;
+            let at = format!(
+                "{}:{}/{} over {security}",
+                config.host, config.port, config.database
+            );
             // May the user create tables in the schema (or the schema itself)?
             let row = client
                 .query_one(

@@ -1,11 +1,15 @@
 //! What both Postgres connectors share: connection settings, connecting
-//! over the WASI socket the host grants, identifier quoting and the mapping
-//! of driver errors to connector errors.
+//! over the WASI socket the host grants (by host name or address, with TLS
+//! as libpq's `sslmode` says), identifier quoting and the mapping of driver
+//! errors to connector errors.
+
+pub mod tls;
 
 use rapidbyte_guest_sdk::{ConnectorError, Result};
 use serde::{Deserialize, Deserializer};
 pub use tokio;
 pub use tokio_postgres;
+use tokio_postgres::config::SslMode as DriverSslMode;
 use tokio_postgres::{Client, NoTls};
 
 /// Days from 1970-01-01 (Arrow's epoch) to 2000-01-01 (PostgreSQL's, in
@@ -32,47 +36,46 @@ pub struct ConnectionConfig {
     /// Schema (default `public`).
     #[serde(default = "default_schema")]
     pub schema: String,
-    /// TLS, as libpq's `sslmode` (default `disable`). Only `disable` and
-    /// `prefer` (which connects in plaintext) work in this version.
+    /// TLS, as libpq's `sslmode` (default `prefer`).
     #[serde(default)]
     pub sslmode: SslMode,
+    /// The CA certificates (PEM) a `verify-ca`/`verify-full` connection
+    /// trusts instead of the public roots. The host reads a file path given
+    /// here and hands over its text.
+    #[serde(default)]
+    pub sslrootcert: Option<String>,
 }
 
-/// libpq's `sslmode` values.
+/// libpq's `sslmode` values (see [`tls`] for what each checks).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum SslMode {
-    /// Plaintext.
-    #[default]
+    /// Plaintext only.
     Disable,
-    /// TLS if the server offers it; this version always uses plaintext.
+    /// Plaintext, or TLS if the server accepts nothing else.
     Allow,
-    /// As `allow`.
+    /// TLS if the server offers it, else plaintext (libpq's default).
+    #[default]
     Prefer,
-    /// TLS required: not supported yet.
+    /// TLS, the certificate unchecked (checked against `sslrootcert` when
+    /// one is given).
     Require,
-    /// TLS with CA verification: not supported yet.
+    /// TLS with the certificate chain checked.
     VerifyCa,
-    /// TLS with full verification: not supported yet.
+    /// TLS with the chain and the host name checked.
     VerifyFull,
 }
 
 impl SslMode {
-    /// Refuses the modes that need TLS, with what to do instead.
-    pub fn check(self) -> Result<()> {
+    /// The mode as written in the config.
+    pub fn name(self) -> &'static str {
         match self {
-            SslMode::Disable | SslMode::Allow | SslMode::Prefer => Ok(()),
-            mode => Err(ConnectorError::config(
-                "tls_unsupported",
-                format!(
-                    "`sslmode: {}`: this connector does not speak TLS yet; use `sslmode: disable` on a trusted network, or reach the server through a local TLS tunnel (e.g. stunnel) and connect to that",
-                    match mode {
-                        SslMode::Require => "require",
-                        SslMode::VerifyCa => "verify-ca",
-                        _ => "verify-full",
-                    }
-                ),
-            )),
+            SslMode::Disable => "disable",
+            SslMode::Allow => "allow",
+            SslMode::Prefer => "prefer",
+            SslMode::Require => "require",
+            SslMode::VerifyCa => "verify-ca",
+            SslMode::VerifyFull => "verify-full",
         }
     }
 }
@@ -121,6 +124,10 @@ pub fn error(e: &tokio_postgres::Error, context: &str) -> ConnectorError {
         let code = db.code().code();
         let msg = format!("{context}: {} (SQLSTATE {code})", db.message());
         return match code {
+            "28000" if db.message().contains("no encryption") => ConnectorError::auth(
+                "tls_required",
+                format!("{msg}; the server accepts only TLS connections here: set `sslmode: require` (or `verify-full`)"),
+            ),
             "28P01" | "28000" => ConnectorError::auth("auth_failed", msg),
             "42501" => ConnectorError::auth("insufficient_privilege", msg),
             "3D000" => ConnectorError::config("unknown_database", msg),
@@ -139,10 +146,28 @@ pub fn error(e: &tokio_postgres::Error, context: &str) -> ConnectorError {
     }
 }
 
-/// Opens the TCP connection (WASI 0.2 sockets in a component).
+/// Opens the TCP connection (WASI 0.2 sockets in a component): the name
+/// is looked up through WASI (the host answers with the addresses it
+/// granted), then each address is tried in turn.
 #[cfg(not(all(target_os = "wasi", target_env = "p1")))]
 async fn tcp_connect(host: &str, port: u16) -> std::io::Result<tokio::net::TcpStream> {
-    tokio::net::TcpStream::connect((host, port)).await
+    use std::net::ToSocketAddrs;
+    // Not tokio's `connect((host, port))`: it resolves on a blocking
+    // thread, and a wasm guest has none.
+    let addrs: Vec<std::net::SocketAddr> = (host, port).to_socket_addrs()?.collect();
+    let mut last = None;
+    for addr in addrs {
+        match tokio::net::TcpStream::connect(addr).await {
+            Ok(s) => return Ok(s),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("`{host}` has no address"),
+        )
+    }))
 }
 
 /// Opens the TCP connection in a WasmEdge-style core module: WasmEdge's
@@ -159,10 +184,51 @@ async fn tcp_connect(host: &str, port: u16) -> std::io::Result<tokio::net::TcpSt
     tokio::net::TcpStream::from_std(std_stream)
 }
 
-/// Connects over a plain TCP stream (TLS is not supported yet).
+/// An open connection and how it is secured.
+pub struct Connected {
+    /// The client.
+    pub client: Client,
+    /// `TLS 1.3 (certificate and host name verified)` or `plaintext`.
+    pub security: String,
+}
+
+/// Connects as `config` says (host name or address, TLS per `sslmode`).
 pub async fn connect(config: &ConnectionConfig) -> Result<Client> {
-    config.sslmode.check()?;
+    Ok(connect_described(config).await?.client)
+}
+
+/// [`connect`], also saying how the connection is secured (for `check`).
+pub async fn connect_described(config: &ConnectionConfig) -> Result<Connected> {
     let endpoint = format!("{}:{}", config.host, config.port);
+    let verify = tls::Verify::of(config.sslmode, config.sslrootcert.is_some());
+    let tls = match config.sslmode {
+        SslMode::Disable => None,
+        _ => Some(tls::Tls::new(
+            &config.host,
+            verify,
+            config.sslrootcert.as_deref(),
+        )?),
+    };
+    let first = match config.sslmode {
+        SslMode::Disable | SslMode::Allow => DriverSslMode::Disable,
+        SslMode::Prefer => DriverSslMode::Prefer,
+        _ => DriverSslMode::Require,
+    };
+    match connect_once(config, &endpoint, first, tls.clone()).await {
+        // libpq's `allow`: plaintext first, TLS when the server refuses it.
+        Err(e) if config.sslmode == SslMode::Allow && e.code == "tls_required" => {
+            connect_once(config, &endpoint, DriverSslMode::Require, tls).await
+        }
+        other => other,
+    }
+}
+
+async fn connect_once(
+    config: &ConnectionConfig,
+    endpoint: &str,
+    mode: DriverSslMode,
+    tls: Option<tls::Tls>,
+) -> Result<Connected> {
     let stream = tcp_connect(&config.host, config.port).await.map_err(|e| {
         ConnectorError::network(
             "connect_failed",
@@ -170,18 +236,76 @@ pub async fn connect(config: &ConnectionConfig) -> Result<Client> {
         )
     })?;
     let mut pg = tokio_postgres::Config::new();
-    pg.user(&config.user).dbname(&config.database);
+    pg.user(&config.user)
+        .dbname(&config.database)
+        .ssl_mode(mode);
     if let Some(p) = &config.password {
         pg.password(p);
     }
-    let (client, connection) = pg
-        .connect_raw(stream, NoTls)
-        .await
-        .map_err(|e| error(&e, &format!("PostgreSQL at {endpoint}")))?;
+    let context = format!("PostgreSQL at {endpoint}");
+    let (client, security) = match (&tls, mode) {
+        (Some(tls), DriverSslMode::Prefer | DriverSslMode::Require) => {
+            let (client, connection) = pg
+                .connect_raw(stream, tls.clone())
+                .await
+                .map_err(|e| connect_error(&e, &context, config.sslmode, tls.verify))?;
+            spawn_connection(connection);
+            let security = match tls.negotiated() {
+                Some(v) => format!("{v} ({})", tls.verify.describe()),
+                None => "plaintext (the server offers no TLS)".to_string(),
+            };
+            (client, security)
+        }
+        _ => {
+            let (client, connection) = pg
+                .connect_raw(stream, NoTls)
+                .await
+                .map_err(|e| connect_error(&e, &context, config.sslmode, tls::Verify::None))?;
+            spawn_connection(connection);
+            (client, "plaintext".to_string())
+        }
+    };
+    Ok(Connected { client, security })
+}
+
+fn spawn_connection<F>(connection: F)
+where
+    F: std::future::Future<Output = std::result::Result<(), tokio_postgres::Error>>
+        + Send
+        + 'static,
+{
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             rapidbyte_guest_sdk::log::warn(&format!("connection closed: {e}"));
         }
     });
-    Ok(client)
+}
+
+/// A failed connection attempt, with TLS failures explained.
+fn connect_error(
+    e: &tokio_postgres::Error,
+    context: &str,
+    mode: SslMode,
+    verify: tls::Verify,
+) -> ConnectorError {
+    if let Some(t) = tls::rustls_error(e) {
+        return ConnectorError::config(
+            "tls_failed",
+            format!(
+                "{context}: TLS (`sslmode: {}`) failed: {}",
+                mode.name(),
+                tls::advice(t, verify)
+            ),
+        );
+    }
+    if e.to_string().contains("server does not support TLS") {
+        return ConnectorError::config(
+            "tls_unavailable",
+            format!(
+                "{context} does not accept TLS connections, but `sslmode: {}` requires TLS: enable `ssl` on the server, or use `sslmode: prefer` on a network you trust",
+                mode.name()
+            ),
+        );
+    }
+    error(e, context)
 }

@@ -63,8 +63,12 @@ impl Source for PostgresSource {
     fn validate(config: Config) -> Result<ValidationResult> {
         let runtime = pg_common::runtime()?;
         runtime.block_on(async move {
-            let client = pg_common::connect(&config).await?;
-            let at = format!("{}:{}/{}", config.host, config.port, config.database);
+            let pg_common::Connected { client, security } =
+                pg_common::connect_described(&config).await?;
+            let at = format!(
+                "{}:{}/{} over {security}",
+                config.host, config.port, config.database
+            );
             let schema = &config.schema;
             let access = db::schema_access(&client, schema).await?;
             if access.exists && !access.usable {

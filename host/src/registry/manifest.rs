@@ -96,6 +96,13 @@ pub struct Capabilities {
     /// One directory.
     #[serde(default)]
     pub filesystem: Option<FilesystemCapability>,
+    /// Config keys whose value may name a file on the host (e.g. a CA
+    /// bundle, `sslrootcert`): the host reads it (relative to the project
+    /// directory, at most 1 MiB of UTF-8) and hands the connector its text
+    /// under the same key, so it needs no file-system grant. A value that
+    /// already holds the text (several lines, or PEM) is passed as is.
+    #[serde(default)]
+    pub config_files: Vec<String>,
     /// Host function groups used (informational: every connector gets the
     /// seven host functions).
     #[serde(default)]
@@ -124,13 +131,23 @@ pub struct NetworkCapability {
     /// Informational (`tcp`).
     #[serde(default)]
     pub protocol: Option<String>,
-    /// Informational (`required`, `optional`).
+    /// `required`: the host refuses a config whose `tls_key` asks for less
+    /// than an encrypted connection (anything but `require`, `verify-ca`,
+    /// `verify-full`, libpq's words) before the connector runs.
+    /// `optional` (or absent): the config decides.
     #[serde(default)]
     pub tls: Option<String>,
+    /// The config key that says how the connection is secured (default
+    /// `sslmode`).
+    #[serde(default = "default_tls_key")]
+    pub tls_key: String,
 }
 
 fn default_host_key() -> String {
     "host".into()
+}
+fn default_tls_key() -> String {
+    "sslmode".into()
 }
 fn default_port_key() -> String {
     "port".into()

@@ -1,10 +1,15 @@
-//! `wasi:sockets/ip-name-lookup` for components, limited to the grant: a
-//! connector may look up only the host names its grant names (IP literals
-//! need no lookup). Any other name is refused, counted and logged before a
-//! resolver sees it, so name lookups cannot carry data out of the sandbox.
-//! Granted names go on to wasmtime-wasi's resolver.
+//! `wasi:sockets/ip-name-lookup` for components, answered from the grant:
+//! a connector may look up only the host names its grant names, and gets
+//! the addresses the host resolved when it built the grant (an IP literal
+//! is its own answer). No lookup reaches a resolver, so lookups cannot
+//! carry data out of the sandbox, and a second DNS answer cannot differ
+//! from the one the grant was built on (DNS rebinding). Any other name is
+//! refused, counted and logged.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -21,8 +26,9 @@ use super::host_impl::HostState;
 /// What an instance may look up.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct LookupGrant {
-    /// Granted host names, lower case.
-    pub(crate) names: HashSet<String>,
+    /// Granted host names (lower case) and their addresses, resolved when
+    /// the grant was built.
+    pub(crate) names: HashMap<String, Vec<IpAddr>>,
     /// Refusals, shared with the rest of the sandbox.
     pub(crate) denied: Arc<AtomicU64>,
 }
@@ -58,25 +64,51 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     added
 }
 
+/// The answer to one lookup: the granted addresses, handed out one by one.
+struct Answer(std::vec::IntoIter<IpAddr>);
+
+impl wasmtime_wasi::p2::Pollable for Answer {
+    // The trait is `async_trait`'s: this is its `async fn ready(&mut self)`
+    // written out. An answer is always ready.
+    fn ready<'s, 'f>(&'s mut self) -> Pin<Box<dyn Future<Output = ()> + Send + 'f>>
+    where
+        's: 'f,
+        Self: 'f,
+    {
+        Box::pin(std::future::ready(()))
+    }
+}
+
+/// `stream` (a guest handle) as the [`Answer`] the table holds under it.
+fn answer(stream: &Resource<ResolveAddressStream>) -> Resource<Answer> {
+    Resource::new_borrow(stream.rep())
+}
+
 impl Host for FilteredLookup<'_> {
     fn resolve_addresses(
         &mut self,
         network: Resource<Network>,
         name: String,
     ) -> Result<Resource<ResolveAddressStream>, SocketError> {
-        let literal = name
-            .trim_matches(['[', ']'])
-            .parse::<std::net::IpAddr>()
-            .is_ok();
-        if !literal && !self.grant.names.contains(&name.to_ascii_lowercase()) {
-            self.grant.denied.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(
-                name = %super::escape(&name, 256),
-                "sandbox denied a name lookup outside the grant"
-            );
-            return Err(ErrorCode::AccessDenied.into());
-        }
-        Host::resolve_addresses(&mut self.inner, network, name)
+        // The network handle is the capability to look names up.
+        self.inner.table.get(&network)?;
+        let literal = name.trim_matches(['[', ']']).parse::<IpAddr>().ok();
+        let addrs = match literal {
+            Some(ip) => vec![ip],
+            None => match self.grant.names.get(&name.to_ascii_lowercase()) {
+                Some(addrs) => addrs.clone(),
+                None => {
+                    self.grant.denied.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(
+                        name = %super::escape(&name, 256),
+                        "sandbox denied a name lookup outside the grant"
+                    );
+                    return Err(ErrorCode::AccessDenied.into());
+                }
+            },
+        };
+        let pushed = self.inner.table.push(Answer(addrs.into_iter()))?;
+        Ok(Resource::new_own(pushed.rep()))
     }
 }
 
@@ -104,17 +136,21 @@ impl HostResolveAddressStream for FilteredLookup<'_> {
         &mut self,
         resource: Resource<ResolveAddressStream>,
     ) -> Result<Option<IpAddress>, SocketError> {
-        HostResolveAddressStream::resolve_next_address(&mut self.inner, resource)
+        let answer = self.inner.table.get_mut(&answer(&resource))?;
+        Ok(answer.0.next().map(IpAddress::from))
     }
 
     fn subscribe(
         &mut self,
         resource: Resource<ResolveAddressStream>,
     ) -> wasmtime::Result<Resource<DynPollable>> {
-        HostResolveAddressStream::subscribe(&mut self.inner, resource)
+        wasmtime_wasi::p2::subscribe(self.inner.table, answer(&resource))
     }
 
     fn drop(&mut self, resource: Resource<ResolveAddressStream>) -> wasmtime::Result<()> {
-        HostResolveAddressStream::drop(&mut self.inner, resource)
+        self.inner
+            .table
+            .delete(Resource::<Answer>::new_own(resource.rep()))?;
+        Ok(())
     }
 }

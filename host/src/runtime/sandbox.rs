@@ -2,8 +2,8 @@
 //! its manifest and the pipeline config, and the WASI context granting
 //! exactly that.
 
-use std::collections::HashSet;
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -21,8 +21,10 @@ pub struct Grant {
     /// The TCP endpoints it may connect to.
     pub endpoints: Vec<SocketAddr>,
     /// The host names it was granted (lower case), the only names its name
-    /// lookups may ask about; IP literals need no lookup.
-    pub names: HashSet<String>,
+    /// lookups may ask about, with the addresses they resolved to when the
+    /// grant was built: the answers its lookups get. IP literals need no
+    /// lookup.
+    pub names: HashMap<String, Vec<IpAddr>>,
     /// The config to pass it, with the directory rewritten to its absolute
     /// path.
     pub config: serde_json::Value,
@@ -134,19 +136,93 @@ pub fn grant(
             }
             .ok_or_else(|| format!("`{at}.{}`: expected a TCP port number", net.port_key))?;
             wanted.push((host, port, format!("{at}.{}", net.host_key)));
-        }
-        for (host, port, from) in wanted {
-            let addrs = (host.as_str(), port)
-                .to_socket_addrs()
-                .map_err(|e| format!("`{from}`: cannot resolve {host}:{port}: {e}"))?;
-            out.endpoints.extend(addrs);
-            if host.parse::<std::net::IpAddr>().is_err() {
-                out.names.insert(host.to_ascii_lowercase());
+            if net.tls.as_deref() == Some("required") {
+                require_tls(&config, &net.tls_key, at, &manifest.name)?;
             }
         }
+        for (host, port, from) in wanted {
+            let addrs: Vec<SocketAddr> = (host.as_str(), port)
+                .to_socket_addrs()
+                .map_err(|e| format!("`{from}`: cannot resolve {host}:{port}: {e}"))?
+                .collect();
+            if host.parse::<IpAddr>().is_err() {
+                let ips = out.names.entry(host.to_ascii_lowercase()).or_default();
+                for a in &addrs {
+                    if !ips.contains(&a.ip()) {
+                        ips.push(a.ip());
+                    }
+                }
+            }
+            out.endpoints.extend(addrs);
+        }
+    }
+    for key in &manifest.capabilities.config_files {
+        read_config_file(&mut config, key, at, project_dir)?;
     }
     out.config = config;
     Ok(out)
+}
+
+/// The connection modes that encrypt (libpq's `sslmode` words).
+const ENCRYPTED_MODES: [&str; 3] = ["require", "verify-ca", "verify-full"];
+
+/// Refuses a config that would connect without TLS to a connector whose
+/// manifest requires it.
+fn require_tls(
+    config: &serde_json::Value,
+    key: &str,
+    at: &str,
+    connector: &str,
+) -> Result<(), String> {
+    let mode = config.get(key).and_then(|v| v.as_str());
+    if mode.is_some_and(|m| ENCRYPTED_MODES.contains(&m)) {
+        return Ok(());
+    }
+    Err(format!(
+        "`{at}.{key}`: connector `{connector}` must connect over TLS (its manifest says `tls: required`), but {}; set it to `require`, `verify-ca` or `verify-full`",
+        match mode {
+            Some(m) => format!("`{m}` allows plaintext"),
+            None => "it is not set".to_string(),
+        }
+    ))
+}
+
+/// The most a file named by a `config_files` key may hold.
+const MAX_CONFIG_FILE: u64 = 1 << 20;
+
+/// Replaces the file path under `key` with the file's text; a value that
+/// already is the text (several lines, or PEM) stays.
+fn read_config_file(
+    config: &mut serde_json::Value,
+    key: &str,
+    at: &str,
+    project_dir: &Path,
+) -> Result<(), String> {
+    let Some(serde_json::Value::String(raw)) = config.get(key) else {
+        return Ok(());
+    };
+    if raw.contains('\n') || raw.trim_start().starts_with("-----BEGIN") {
+        return Ok(());
+    }
+    let path = if Path::new(raw).is_absolute() {
+        PathBuf::from(raw)
+    } else {
+        project_dir.join(raw)
+    };
+    let cannot = |why: String| format!("`{at}.{key}`: cannot read {}: {why}", path.display());
+    let size = std::fs::metadata(&path)
+        .map_err(|e| cannot(e.to_string()))?
+        .len();
+    if size > MAX_CONFIG_FILE {
+        return Err(cannot(format!(
+            "it holds {size} bytes, more than the {MAX_CONFIG_FILE} a config file may"
+        )));
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| cannot(e.to_string()))?;
+    if let Some(obj) = config.as_object_mut() {
+        obj.insert(key.to_string(), serde_json::Value::String(text));
+    }
+    Ok(())
 }
 
 /// Whether `dir` lies on a file system mounted read-only. WASI reports a
@@ -307,5 +383,83 @@ mod tests {
         );
         let g = grant(&fixed, &serde_json::json!({}), "source.config", dir.path()).unwrap();
         assert_eq!(g.endpoints, vec!["127.0.0.1:443".parse().unwrap()]);
+    }
+
+    #[test]
+    fn a_granted_name_carries_the_addresses_it_resolved_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = manifest("  network:\n    runtime_hosts: true\n");
+        let g = grant(
+            &m,
+            &serde_json::json!({"host": "LocalHost", "port": 5432}),
+            "source.config",
+            dir.path(),
+        )
+        .unwrap();
+        let ips = &g.names["localhost"];
+        assert!(ips.contains(&IpAddr::from([127, 0, 0, 1])), "{ips:?}");
+        for ip in ips {
+            assert!(g.endpoints.contains(&SocketAddr::new(*ip, 5432)));
+        }
+    }
+
+    #[test]
+    fn tls_required_refuses_modes_that_allow_plaintext() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = manifest("  network:\n    runtime_hosts: true\n    tls: required\n");
+        let at = |mode: Option<&str>| {
+            let mut c = serde_json::json!({"host": "127.0.0.1", "port": 5432});
+            if let Some(mode) = mode {
+                c["sslmode"] = mode.into();
+            }
+            grant(&m, &c, "source.config", dir.path())
+        };
+        for ok in ["require", "verify-ca", "verify-full"] {
+            assert!(at(Some(ok)).is_ok(), "{ok}");
+        }
+        for weak in ["disable", "allow", "prefer"] {
+            let err = at(Some(weak)).unwrap_err();
+            assert!(
+                err.contains("`source.config.sslmode`")
+                    && err.contains(&format!("`{weak}` allows plaintext"))
+                    && err.contains("tls: required"),
+                "{err}"
+            );
+        }
+        assert!(at(None).unwrap_err().contains("it is not set"));
+    }
+
+    #[test]
+    fn config_files_are_read_and_inline_text_passes() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = manifest("  config_files: [sslrootcert]\n");
+        let pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        std::fs::write(dir.path().join("ca.pem"), pem).unwrap();
+        let read = |v: &str| {
+            grant(
+                &m,
+                &serde_json::json!({"sslrootcert": v}),
+                "source.config",
+                dir.path(),
+            )
+        };
+        assert_eq!(read("ca.pem").unwrap().config["sslrootcert"], pem);
+        let abs = dir.path().join("ca.pem").display().to_string();
+        assert_eq!(read(&abs).unwrap().config["sslrootcert"], pem);
+        assert_eq!(
+            read(pem).unwrap().config["sslrootcert"],
+            pem,
+            "inline PEM stays"
+        );
+        let err = read("missing.pem").unwrap_err();
+        assert!(
+            err.contains("`source.config.sslrootcert`") && err.contains("missing.pem"),
+            "{err}"
+        );
+        let big = dir.path().join("big");
+        std::fs::write(&big, vec![b'a'; (MAX_CONFIG_FILE + 1) as usize]).unwrap();
+        assert!(read("big").unwrap_err().contains("more than"));
+        let g = grant(&m, &serde_json::json!({}), "source.config", dir.path()).unwrap();
+        assert!(g.config.get("sslrootcert").is_none(), "absent stays absent");
     }
 }

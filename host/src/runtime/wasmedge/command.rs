@@ -126,8 +126,8 @@ pub fn run_command(
         .args(args)
         .stdout(stdout.clone())
         .stderr(stderr.clone());
-    let mut sockets = SocketTable::new(grant.endpoints.clone(), grant.denied.clone())
-        .with_names(grant.names.iter().cloned());
+    let mut sockets =
+        SocketTable::new(grant.endpoints.clone(), grant.denied.clone()).with_names(&grant.names);
     if let Some(deadline) = std::time::Instant::now().checked_add(timeout) {
         sockets.set_deadline(deadline);
     }

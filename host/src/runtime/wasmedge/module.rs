@@ -43,7 +43,7 @@ impl ModuleState {
             .table
             .set_max_capacity(max_handles);
         let mut sockets = SocketTable::new(grant.endpoints.clone(), grant.denied.clone())
-            .with_names(grant.names.iter().cloned());
+            .with_names(&grant.names);
         if let Some(deadline) = deadline {
             sockets.set_deadline(deadline);
         }

@@ -62,7 +62,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -299,8 +299,9 @@ const SOCKET_RIGHTS: u64 = (1 << 1) | (1 << 3) | (1 << 6) | (1 << 27) | (1 << 28
 /// The sockets of one store, and the sandbox's grant for them.
 pub struct SocketTable {
     endpoints: Vec<SocketAddr>,
-    /// Host names the guest may look up (lower case).
-    names: HashSet<String>,
+    /// Host names the guest may look up (lower case), with the addresses
+    /// the grant resolved them to.
+    names: HashMap<String, Vec<IpAddr>>,
     denied: Arc<AtomicU64>,
     sockets: HashMap<u32, Socket>,
     next_fd: u32,
@@ -331,7 +332,7 @@ impl SocketTable {
     pub fn new(endpoints: Vec<SocketAddr>, denied: Arc<AtomicU64>) -> Self {
         SocketTable {
             endpoints,
-            names: HashSet::new(),
+            names: HashMap::new(),
             denied,
             sockets: HashMap::new(),
             next_fd: SOCKET_FD_BASE,
@@ -688,30 +689,31 @@ impl SocketTable {
     }
 
     /// The same table, letting the guest look up `names` (the grant's host
-    /// names); any other name is refused without asking a resolver.
-    pub fn with_names(mut self, names: impl IntoIterator<Item = String>) -> Self {
-        self.names = names.into_iter().map(|n| n.to_ascii_lowercase()).collect();
+    /// names and their addresses); any other name is refused.
+    pub fn with_names(mut self, names: &HashMap<String, Vec<IpAddr>>) -> Self {
+        self.names = names
+            .iter()
+            .map(|(n, a)| (n.to_ascii_lowercase(), a.clone()))
+            .collect();
         self
     }
 
     /// The granted IPs among `node`'s addresses (in `family`: 0 any,
-    /// 1 IPv4, 2 IPv6); `ACCES` (counted) if there are none. Only granted
-    /// names and IP literals are resolved: a lookup of any other name never
-    /// leaves the host, so it cannot carry data out.
+    /// 1 IPv4, 2 IPv6); `ACCES` (counted) if there are none. A name's
+    /// addresses are the ones the grant resolved (no resolver is asked
+    /// again, so a lookup cannot carry data out or see a different answer);
+    /// an IP literal is its own.
     fn resolve(&self, node: &str, family: u8) -> Result<Vec<IpAddr>, Errno> {
         let granted: HashSet<IpAddr> = self.endpoints.iter().map(|e| e.ip()).collect();
         if granted.is_empty() {
             return Err(self.deny("getaddrinfo", &node));
         }
-        if node.parse::<IpAddr>().is_err() && !self.names.contains(&node.to_ascii_lowercase()) {
-            return Err(self.deny("getaddrinfo", &node));
-        }
-        let resolved = match (node, 0u16).to_socket_addrs() {
-            Ok(addrs) => addrs.map(|a| a.ip()).collect::<Vec<_>>(),
-            Err(e) => {
-                tracing::debug!(node, error = %e, "guest name lookup failed");
-                Vec::new()
-            }
+        let resolved = match node.parse::<IpAddr>() {
+            Ok(ip) => vec![ip],
+            Err(_) => match self.names.get(&node.to_ascii_lowercase()) {
+                Some(addrs) => addrs.clone(),
+                None => return Err(self.deny("getaddrinfo", &node)),
+            },
         };
         let mut out: Vec<IpAddr> = Vec::new();
         for ip in resolved {
@@ -867,8 +869,14 @@ mod tests {
     fn only_granted_endpoints_connect_and_denials_are_counted() {
         let denied = Arc::new(AtomicU64::new(0));
         let granted: SocketAddr = "127.0.0.1:9".parse().unwrap();
-        let mut t =
-            SocketTable::new(vec![granted], denied.clone()).with_names(["localhost".into()]);
+        let names = HashMap::from([(
+            "localhost".to_string(),
+            vec![
+                IpAddr::from([127, 0, 0, 1]),
+                IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]),
+            ],
+        )]);
+        let mut t = SocketTable::new(vec![granted], denied.clone()).with_names(&names);
         let fd = t.open(1, 2).unwrap() as i32;
         assert!(SocketTable::is_socket_fd(fd));
         assert_eq!(
