@@ -7,6 +7,8 @@
 
 pub use rapidbyte_conformance::fixtures::postgres as pg;
 
+pub mod certs;
+
 /// The connection keys of a pipeline `config:` for `cluster` as `user`
 /// (password [`pg::PASSWORD`]), indented for a connector's config.
 pub fn pg_connection(cluster: &pg::PgCluster, user: &str) -> String {

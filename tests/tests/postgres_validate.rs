@@ -1,5 +1,5 @@
 //! `rapidbyte check` for the Postgres connectors: missing privileges, an
-//! unknown schema and `sslmode: require` each get a message that says what
+//! unknown schema and `sslmode: require` against a server without TLS each get a message that says what
 //! to do, and a read without privileges fails its stream cleanly.
 
 use rapidbyte_host::pipeline::Prepared;
@@ -117,14 +117,15 @@ fn check_names_missing_privileges_schemas_and_tls() {
         src.message
     );
 
-    // TLS required: refused up front, saying what to do.
+    // TLS required by the config, a server without TLS: refused up front,
+    // saying what to do.
     let config = p.pipeline(&pipeline(&pg, "postgres", "    sslmode: require\n", ""));
     let err = Prepared::new(&config, runtime(), settings())
         .err()
         .map(|e| e.to_string())
-        .expect("sslmode require is refused");
+        .expect("sslmode require is refused by a server without TLS");
     assert!(
-        err.contains("tls_unsupported") && err.contains("sslmode: disable"),
+        err.contains("tls_unavailable") && err.contains("does not accept TLS"),
         "{err}"
     );
 }
