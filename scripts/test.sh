@@ -30,4 +30,6 @@ step cargo test --locked --manifest-path connectors/Cargo.toml -p rapidbyte-gues
 for pkg in source-file dest-file source-postgres dest-postgres; do
   step cargo test --locked --manifest-path connectors/Cargo.toml -p "$pkg"
 done
+# pg-common has no world of its own: its tests borrow the source's.
+step cargo test --locked --manifest-path connectors/Cargo.toml -p pg-common --features rapidbyte-guest-sdk/source
 echo; echo "all tests passed"

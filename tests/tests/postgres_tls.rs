@@ -117,7 +117,11 @@ fn every_sslmode_means_what_libpq_says() {
     // Another CA, or the public roots: not trusted.
     let other = TestCa::new("Some Other CA");
     p.write("certs/other.pem", &other.cert_pem);
-    let err = check(&p, &pipeline(&by_name, &tls("verify-full", Some("certs/other.pem")))).unwrap_err();
+    let err = check(
+        &p,
+        &pipeline(&by_name, &tls("verify-full", Some("certs/other.pem"))),
+    )
+    .unwrap_err();
     assert!(
         err.contains("tls_failed") && err.contains("not signed by a CA in `sslrootcert`"),
         "{err}"
@@ -125,13 +129,20 @@ fn every_sslmode_means_what_libpq_says() {
     let err = check(&p, &pipeline(&by_name, &tls("verify-full", None))).unwrap_err();
     assert!(err.contains("not signed by a CA"), "{err}");
     // `require` with that CA checks the chain too (as libpq does).
-    let err = check(&p, &pipeline(&by_name, &tls("require", Some("certs/other.pem")))).unwrap_err();
+    let err = check(
+        &p,
+        &pipeline(&by_name, &tls("require", Some("certs/other.pem"))),
+    )
+    .unwrap_err();
     assert!(err.contains("not signed by a CA"), "{err}");
 
     // require and prefer encrypt without checking; the default is prefer.
     for mode in ["require", "prefer"] {
         let (src, _) = check(&p, &pipeline(&by_name, &tls(mode, None))).unwrap();
-        assert!(src.contains("TLS 1.3 (certificate not verified)"), "{mode}: {src}");
+        assert!(
+            src.contains("TLS 1.3 (certificate not verified)"),
+            "{mode}: {src}"
+        );
     }
     let (src, _) = check(&p, &pipeline(&by_name, "")).unwrap();
     assert!(src.contains("TLS 1.3"), "the default (prefer): {src}");
@@ -139,7 +150,11 @@ fn every_sslmode_means_what_libpq_says() {
     assert!(src.contains("over plaintext"), "{src}");
 
     // A missing CA file names the key and the path.
-    let err = check(&p, &pipeline(&by_name, &tls("verify-full", Some("certs/nope.pem")))).unwrap_err();
+    let err = check(
+        &p,
+        &pipeline(&by_name, &tls("verify-full", Some("certs/nope.pem"))),
+    )
+    .unwrap_err();
     assert!(
         err.contains("sslrootcert") && err.contains("nope.pem"),
         "{err}"
@@ -153,9 +168,27 @@ fn every_sslmode_means_what_libpq_says() {
     let err = check(&p, &pipeline(&wrong, &tls("verify-full", Some(&ca_file)))).unwrap_err();
     assert!(err.contains("auth_failed"), "{err}");
 
+    // The WasmEdge builds speak the same TLS.
+    let wasmedge = pipeline(&by_name, &tls("verify-full", Some(&ca_file)))
+        .replace(
+            "rapidbyte/source-postgres",
+            "rapidbyte/source-postgres-wasmedge",
+        )
+        .replace(
+            "rapidbyte/dest-postgres",
+            "rapidbyte/dest-postgres-wasmedge",
+        );
+    let (src, dst) = check(&p, &wasmedge).expect("WasmEdge builds over TLS");
+    for m in [&src, &dst] {
+        assert!(m.contains("certificate and host name verified"), "{m}");
+    }
+
     // pg -> pg over verified TLS, by name: every row.
     let report = p.run_ok(&pipeline(&by_name, &tls("verify-full", Some(&ca_file))));
-    assert_eq!(rapidbyte_tests::stream(&report, "items").records, 5000);
+    assert_eq!(
+        rapidbyte_tests::stream(&report, "items").records_written,
+        5000
+    );
     assert_eq!(
         rapidbyte_tests::pg_checksum(&pg, "dst", "items"),
         rapidbyte_tests::pg_checksum(&pg, "src", "items")

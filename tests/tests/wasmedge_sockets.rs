@@ -115,7 +115,7 @@ fn names_resolve_to_granted_addresses_only() {
     // The grant names the host, as `sandbox::grant` does when the pipeline
     // config says `localhost`: only granted names may be looked up.
     let mut grant = grant_of(vec![addr]);
-    grant.names.insert("localhost".into());
+    grant.names.insert("localhost".into(), vec![addr.ip()]);
     let named = format!("localhost:{}", addr.port());
     let out = run(&grant, &[&named, "by name"]);
     let server = seen(&rx);
@@ -126,6 +126,18 @@ fn names_resolve_to_granted_addresses_only() {
         text(&out.stdout)
     );
     assert_eq!(server.received, b"by name");
+
+    // The answer is the grant's, not a resolver's: a name no resolver
+    // knows connects to the address it was granted with.
+    let (addr2, rx2) = echo_server();
+    let mut pinned = grant_of(vec![addr2]);
+    pinned
+        .names
+        .insert("db.rapidbyte.invalid".into(), vec![addr2.ip()]);
+    let pinned_name = format!("db.rapidbyte.invalid:{}", addr2.port());
+    let out = run(&pinned, &[&pinned_name, "pinned"]);
+    assert_eq!(out.exit_code, 0, "stderr: {}", text(&out.stderr));
+    assert_eq!(seen(&rx2).received, b"pinned");
 
     // The same address granted by IP only: the name is not granted, so it
     // is refused without being looked up.

@@ -139,11 +139,28 @@ pub fn error(e: &tokio_postgres::Error, context: &str) -> ConnectorError {
     // Without a server error: a closed or broken connection is a network
     // failure; anything else (a value the driver cannot encode...) is ours.
     let io = std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>());
+    let text = with_causes(e);
     if e.is_closed() || io {
-        ConnectorError::network("connection_failed", format!("{context}: {e}"))
+        ConnectorError::network("connection_failed", format!("{context}: {text}"))
     } else {
-        ConnectorError::internal("driver_error", format!("{context}: {e}"))
+        ConnectorError::internal("driver_error", format!("{context}: {text}"))
     }
+}
+
+/// `e` and its causes, `outer: inner: ...` (the driver's own message often
+/// says only which step failed).
+fn with_causes(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let part = c.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// Opens the TCP connection (WASI 0.2 sockets in a component): the name
@@ -298,7 +315,7 @@ fn connect_error(
             ),
         );
     }
-    if e.to_string().contains("server does not support TLS") {
+    if with_causes(e).contains("server does not support TLS") {
         return ConnectorError::config(
             "tls_unavailable",
             format!(

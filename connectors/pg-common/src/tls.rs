@@ -361,3 +361,47 @@ pub fn advice(e: &rustls::Error, verify: Verify) -> String {
         other => format!("TLS failed ({}): {other}", verify.describe()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_sslmode_verifies_what_libpq_says() {
+        assert_eq!(Verify::of(SslMode::Prefer, false), Verify::None);
+        assert_eq!(Verify::of(SslMode::Allow, true), Verify::None);
+        assert_eq!(Verify::of(SslMode::Require, false), Verify::None);
+        assert_eq!(Verify::of(SslMode::Require, true), Verify::Chain);
+        assert_eq!(Verify::of(SslMode::VerifyCa, false), Verify::Chain);
+        assert_eq!(Verify::of(SslMode::VerifyFull, false), Verify::Full);
+    }
+
+    #[test]
+    fn a_root_cert_without_certificates_is_a_config_error() {
+        for bad in [
+            "",
+            "not pem at all",
+            "-----BEGIN CERTIFICATE-----\n!!!\n-----END CERTIFICATE-----\n",
+        ] {
+            let err = roots(Some(bad)).err().expect("refused");
+            assert_eq!(err.code, "bad_root_cert", "{bad:?}");
+            assert!(err.message.contains("`sslrootcert`"), "{}", err.message);
+        }
+        assert!(!roots(None).expect("public roots").is_empty());
+    }
+
+    #[test]
+    fn handshake_failures_say_what_to_fix() {
+        let unknown = rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer);
+        assert!(advice(&unknown, Verify::Full).contains("set `sslrootcert`"));
+        let name = rustls::Error::InvalidCertificate(CertificateError::NotValidForName);
+        assert!(advice(&name, Verify::Full).contains("verify-ca"));
+        let io = io::Error::new(io::ErrorKind::InvalidData, unknown);
+        assert!(matches!(
+            rustls_error(&io),
+            Some(rustls::Error::InvalidCertificate(
+                CertificateError::UnknownIssuer
+            ))
+        ));
+    }
+}
