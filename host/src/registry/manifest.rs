@@ -141,6 +141,18 @@ pub struct NetworkCapability {
     /// `sslmode`).
     #[serde(default = "default_tls_key")]
     pub tls_key: String,
+    /// For HTTP connectors: the config key holding the base URL
+    /// (`base_url`). With `runtime_hosts`, the host and port granted are
+    /// the URL's (443 for `https`, 80 for `http` unless it names one), and
+    /// `tls: required` means the URL must be `https`; `host_key`,
+    /// `port_key` and `tls_key` are then not used.
+    #[serde(default)]
+    pub url_key: Option<String>,
+    /// For HTTP connectors: the config key holding extra CA certificates
+    /// (PEM) that HTTPS requests trust besides the public web roots. List
+    /// it in `config_files` too so users may name a file.
+    #[serde(default)]
+    pub ca_key: Option<String>,
 }
 
 fn default_host_key() -> String {
@@ -164,7 +176,7 @@ pub struct AllowedHost {
     /// Informational (`tcp`).
     #[serde(default)]
     pub protocol: Option<String>,
-    /// Informational.
+    /// `required`: HTTP requests to this endpoint must use `https`.
     #[serde(default)]
     pub tls: Option<String>,
 }

@@ -7,6 +7,7 @@ use std::time::Instant;
 use arrow_schema::SchemaRef;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::source::rapidbyte::connector::host::Host;
 use super::bindings::types::{Batch, ConnectorError, ErrorCategory, Frame as WitFrame, LogLevel};
@@ -235,6 +236,19 @@ pub struct HostState {
     pub(crate) dropped_metrics: u64,
     /// WASI preview 1 and sockets, for a WasmEdge-style core module.
     pub(crate) wasmedge: Option<Box<super::wasmedge::ModuleState>>,
+    /// `wasi:http` state, and the hooks that send only what the grant allows.
+    pub(crate) http: WasiHttpCtx,
+    pub(crate) http_gate: super::http_gate::HttpGate,
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            hooks: &mut self.http_gate,
+            table: &mut self.table,
+            ctx: &mut self.http,
+        }
+    }
 }
 
 impl WasiView for HostState {
@@ -281,6 +295,8 @@ impl HostState {
             delivered_rows: 0,
             dropped_metrics: 0,
             wasmedge: None,
+            http: WasiHttpCtx::new(),
+            http_gate: super::http_gate::HttpGate::closed(),
         }
     }
 

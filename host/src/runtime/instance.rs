@@ -226,6 +226,12 @@ impl Instance {
             denied: grant.denied.clone(),
         };
         state.wasmedge = module_state;
+        state.http_gate = super::http_gate::HttpGate::new(&grant.http, grant.denied.clone())
+            .map_err(|m| ConnectorFailure {
+                connector: connector.clone(),
+                stream: stream.clone(),
+                kind: FailureKind::Setup(m),
+            })?;
         let mut store = Store::new(runtime.engine(), state);
         store.limiter(|s| &mut s.limiter);
         let ticks = (limits.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1);

@@ -6,6 +6,7 @@ pub mod bindings;
 mod deadline_poll;
 pub mod exports;
 mod host_impl;
+mod http_gate;
 mod instance;
 mod limits;
 mod name_lookup;
@@ -132,6 +133,8 @@ impl Runtime {
         let engine = Engine::new(&config).map_err(|e| RuntimeError::Engine(e.to_string()))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
+            .map_err(|e| RuntimeError::Engine(e.to_string()))?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)
             .map_err(|e| RuntimeError::Engine(e.to_string()))?;
         name_lookup::add_to_linker(&mut linker).map_err(|e| RuntimeError::Engine(e.to_string()))?;
         deadline_poll::add_to_linker(&mut linker)

@@ -28,9 +28,37 @@ pub struct Grant {
     /// The config to pass it, with the directory rewritten to its absolute
     /// path.
     pub config: serde_json::Value,
-    /// Socket operations the sandbox refused, counted across every
-    /// instance sharing this grant (clones share the counter).
+    /// What its HTTP requests (`wasi:http`) may reach.
+    pub http: HttpGrant,
+    /// Socket operations and HTTP requests the sandbox refused, counted
+    /// across every instance sharing this grant (clones share the counter).
     pub denied: Arc<AtomicU64>,
+}
+
+/// The HTTP part of a grant: the granted endpoints, each reached only at
+/// the addresses resolved when the grant was built.
+#[derive(Debug, Clone, Default)]
+pub struct HttpGrant {
+    /// The endpoints requests may go to.
+    pub hosts: Vec<HttpHost>,
+    /// Extra CA certificates (PEM) that HTTPS trusts besides the public
+    /// web roots, from the config key the manifest's `ca_key` names.
+    pub extra_roots: Option<String>,
+    /// Where `extra_roots` came from, for messages (`source.config.ca_bundle`).
+    pub extra_roots_from: String,
+}
+
+/// One granted HTTP endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpHost {
+    /// Host name (lower case) or IP literal, as requests name it.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+    /// Only `https` requests may go there.
+    pub https_only: bool,
+    /// The addresses the host name resolved to when the grant was built.
+    pub addrs: Vec<SocketAddr>,
 }
 
 /// Computes the grant. `at` is the config's key path for messages
@@ -105,7 +133,8 @@ pub fn grant(
         out.dir = Some((path, fs.access));
     }
     if let Some(net) = &manifest.capabilities.network {
-        let mut wanted: Vec<(String, u16, String)> = net
+        // (host, port, where it came from, https only)
+        let mut wanted: Vec<(String, u16, String, bool)> = net
             .allowed_hosts
             .iter()
             .map(|h| {
@@ -113,10 +142,15 @@ pub fn grant(
                     h.host.clone(),
                     h.port,
                     "capabilities.network.allowed_hosts".to_string(),
+                    h.tls.as_deref() == Some("required"),
                 )
             })
             .collect();
-        if net.runtime_hosts {
+        let tls_required = net.tls.as_deref() == Some("required");
+        if let (true, Some(url_key)) = (net.runtime_hosts, &net.url_key) {
+            let (host, port) = url_endpoint(&config, url_key, at, &manifest.name, tls_required)?;
+            wanted.push((host, port, format!("{at}.{url_key}"), tls_required));
+        } else if net.runtime_hosts {
             let host = match config.get(&net.host_key) {
                 Some(serde_json::Value::String(h)) if !h.is_empty() => h.clone(),
                 _ => {
@@ -135,12 +169,12 @@ pub fn grant(
                 _ => None,
             }
             .ok_or_else(|| format!("`{at}.{}`: expected a TCP port number", net.port_key))?;
-            wanted.push((host, port, format!("{at}.{}", net.host_key)));
-            if net.tls.as_deref() == Some("required") {
+            wanted.push((host, port, format!("{at}.{}", net.host_key), tls_required));
+            if tls_required {
                 require_tls(&config, &net.tls_key, at, &manifest.name)?;
             }
         }
-        for (host, port, from) in wanted {
+        for (host, port, from, https_only) in wanted {
             let addrs: Vec<SocketAddr> = (host.as_str(), port)
                 .to_socket_addrs()
                 .map_err(|e| format!("`{from}`: cannot resolve {host}:{port}: {e}"))?
@@ -153,14 +187,84 @@ pub fn grant(
                     }
                 }
             }
+            out.http.hosts.push(HttpHost {
+                host: host.to_ascii_lowercase(),
+                port,
+                https_only,
+                addrs: addrs.clone(),
+            });
             out.endpoints.extend(addrs);
         }
     }
     for key in &manifest.capabilities.config_files {
         read_config_file(&mut config, key, at, project_dir)?;
     }
+    if let Some(ca_key) = manifest
+        .capabilities
+        .network
+        .as_ref()
+        .and_then(|n| n.ca_key.as_ref())
+    {
+        match config.get(ca_key) {
+            None | Some(serde_json::Value::Null) => {}
+            Some(serde_json::Value::String(pem)) => {
+                let from = format!("{at}.{ca_key}");
+                super::http_gate::parse_roots(pem, &from)?;
+                out.http.extra_roots = Some(pem.clone());
+                out.http.extra_roots_from = from;
+            }
+            Some(other) => {
+                return Err(format!(
+                    "`{at}.{ca_key}`: expected PEM text or a file path, got {other}"
+                ))
+            }
+        }
+    }
     out.config = config;
     Ok(out)
+}
+
+/// The host and port of the URL under `key`, checked: `http` or `https`,
+/// a host, and `https` when the manifest requires TLS.
+fn url_endpoint(
+    config: &serde_json::Value,
+    key: &str,
+    at: &str,
+    connector: &str,
+    tls_required: bool,
+) -> Result<(String, u16), String> {
+    let raw = match config.get(key) {
+        Some(serde_json::Value::String(u)) if !u.trim().is_empty() => u.trim(),
+        _ => {
+            return Err(format!(
+                "`{at}.{key}`: missing; connector `{connector}` sends its requests to the URL named there (e.g. https://api.example.com)"
+            ))
+        }
+    };
+    let uri: http::Uri = raw
+        .parse()
+        .map_err(|e| format!("`{at}.{key}`: `{raw}` is not a URL: {e}"))?;
+    let https = match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") => false,
+        _ => {
+            return Err(format!(
+                "`{at}.{key}`: `{raw}` must start with https:// (or http://)"
+            ))
+        }
+    };
+    if tls_required && !https {
+        return Err(format!(
+            "`{at}.{key}`: connector `{connector}` must use HTTPS (its manifest says `tls: required`), but `{raw}` is plain http; use https://"
+        ));
+    }
+    let host = uri
+        .host()
+        .filter(|h| !h.is_empty())
+        .ok_or_else(|| format!("`{at}.{key}`: `{raw}` names no host"))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+    Ok((host.to_string(), port))
 }
 
 /// The connection modes that encrypt (libpq's `sslmode` words).
@@ -427,6 +531,80 @@ mod tests {
             );
         }
         assert!(at(None).unwrap_err().contains("it is not set"));
+    }
+
+    #[test]
+    fn a_base_url_grants_its_host_and_port_for_http() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = manifest(
+            "  network:\n    runtime_hosts: true\n    url_key: base_url\n    tls: required\n",
+        );
+        let at = |url: serde_json::Value| {
+            grant(
+                &m,
+                &serde_json::json!({ "base_url": url }),
+                "source.config",
+                dir.path(),
+            )
+        };
+        let g = at("https://LOCALHOST/api/v3".into()).unwrap();
+        assert_eq!(g.http.hosts.len(), 1);
+        let h = &g.http.hosts[0];
+        assert_eq!((h.host.as_str(), h.port, h.https_only), ("localhost", 443, true));
+        assert!(h.addrs.contains(&"127.0.0.1:443".parse().unwrap()));
+        assert!(g.names.contains_key("localhost"));
+        let g = at("https://127.0.0.1:8443".into()).unwrap();
+        assert_eq!(g.http.hosts[0].port, 8443);
+        assert_eq!(g.endpoints, vec!["127.0.0.1:8443".parse().unwrap()]);
+
+        let err = at("http://127.0.0.1:8080".into()).unwrap_err();
+        assert!(
+            err.contains("`source.config.base_url`") && err.contains("use https://"),
+            "{err}"
+        );
+        let err = at("ftp://127.0.0.1".into()).unwrap_err();
+        assert!(err.contains("must start with https://"), "{err}");
+        let err = at(serde_json::Value::Null).unwrap_err();
+        assert!(err.contains("`source.config.base_url`: missing"), "{err}");
+
+        let open = manifest("  network:\n    runtime_hosts: true\n    url_key: base_url\n");
+        let g = grant(
+            &open,
+            &serde_json::json!({"base_url": "http://127.0.0.1"}),
+            "source.config",
+            dir.path(),
+        )
+        .unwrap();
+        assert_eq!(g.http.hosts[0].port, 80);
+        assert!(!g.http.hosts[0].https_only);
+    }
+
+    #[test]
+    fn a_ca_bundle_must_hold_certificates() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = manifest(
+            "  network:\n    runtime_hosts: true\n    url_key: base_url\n    ca_key: ca_bundle\n  config_files: [ca_bundle]\n",
+        );
+        std::fs::write(dir.path().join("ca.pem"), "not a certificate\n").unwrap();
+        let err = grant(
+            &m,
+            &serde_json::json!({"base_url": "https://127.0.0.1", "ca_bundle": "ca.pem"}),
+            "source.config",
+            dir.path(),
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("`source.config.ca_bundle`") && err.contains("no certificate"),
+            "{err}"
+        );
+        let g = grant(
+            &m,
+            &serde_json::json!({"base_url": "https://127.0.0.1"}),
+            "source.config",
+            dir.path(),
+        )
+        .unwrap();
+        assert!(g.http.extra_roots.is_none());
     }
 
     #[test]
