@@ -96,7 +96,6 @@ pub struct SourceSpec {
 
 /// One entry of `source.streams`.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct StreamSpec {
     /// Stream name as discovered.
     pub name: String,
@@ -116,6 +115,54 @@ pub struct StreamSpec {
     /// (sources that declare `supports-partitions` only).
     #[serde(default)]
     pub partitions: Option<u32>,
+    /// Any other keys: per-stream settings for connectors whose manifest
+    /// lists them in `stream_options` (e.g. source-rest's `path`). The host
+    /// checks them against the manifest and hands them to the connector
+    /// in its config, under `streams`.
+    #[serde(flatten)]
+    pub options: serde_json::Map<String, serde_json::Value>,
+}
+
+impl StreamSpec {
+    /// The keys every stream entry takes, whatever the connector.
+    pub const KEYS: [&'static str; 6] = [
+        "name",
+        "sync_mode",
+        "cursor_field",
+        "primary_key",
+        "filter",
+        "partitions",
+    ];
+}
+
+/// Edit distance between two short keys (for "did you mean").
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                prev
+            } else {
+                1 + prev.min(row[j]).min(row[j + 1])
+            };
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// The known key `key` was most likely meant to be, if any is close.
+pub fn near_key<'k>(key: &str, known: impl IntoIterator<Item = &'k str>) -> Option<&'k str> {
+    known
+        .into_iter()
+        .map(|k| (distance(key, k), k))
+        .filter(|(d, _)| *d <= 2)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
 }
 
 /// Sync modes as written in YAML.
@@ -490,6 +537,14 @@ fn validate(spec: &PipelineSpec) -> Result<(), (String, String)> {
                     s.name
                 ),
             );
+        }
+        for key in s.options.keys() {
+            if let Some(meant) = near_key(key, StreamSpec::KEYS) {
+                return err(
+                    &format!("source.streams[{i}].{key}"),
+                    &format!("unknown key; did you mean `{meant}`?"),
+                );
+            }
         }
         if !seen.insert(&s.name) {
             return err(

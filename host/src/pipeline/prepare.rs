@@ -72,11 +72,13 @@ fn load_side(
     config: &serde_json::Value,
     (use_at, config_at): (&str, &str),
     want: ConnectorKind,
+    streams: &[crate::config::StreamSpec],
     project_dir: &Path,
 ) -> Result<Side, PipelineError> {
     let connector = registry::resolve(reference, Some(project_dir), settings)
         .map_err(|e| PipelineError::Config(format!("`{use_at}`: {e}")))?;
     let m = &connector.manifest;
+    let config = &with_stream_options(m, config, config_at, streams)?;
     m.check_config(config, config_at)
         .map_err(PipelineError::Config)?;
     if let Some(kind) = m.kind {
@@ -111,6 +113,57 @@ fn load_side(
     })
 }
 
+/// The connector's config with the per-stream options of `source.streams`
+/// added under `streams` (`[{name, <option>: ...}]`), for connectors whose
+/// manifest lists `stream_options`. Keys a manifest does not list are
+/// refused by name.
+fn with_stream_options(
+    m: &crate::registry::manifest::Manifest,
+    config: &serde_json::Value,
+    config_at: &str,
+    streams: &[crate::config::StreamSpec],
+) -> Result<serde_json::Value, PipelineError> {
+    let mut entries = Vec::new();
+    for (i, s) in streams.iter().enumerate() {
+        for key in s.options.keys() {
+            if !m.stream_options.iter().any(|o| o == key) {
+                let accepted: Vec<&str> = crate::config::StreamSpec::KEYS
+                    .into_iter()
+                    .chain(m.stream_options.iter().map(String::as_str))
+                    .collect();
+                let hint = crate::config::near_key(key, accepted.iter().copied())
+                    .map(|k| format!(" (did you mean `{k}`?)"))
+                    .unwrap_or_default();
+                return Err(PipelineError::Config(format!(
+                    "`source.streams[{i}].{key}`: unknown key{hint}; a stream of connector `{}` takes {}",
+                    m.name,
+                    accepted.join(", ")
+                )));
+            }
+        }
+        if !m.stream_options.is_empty() {
+            let mut entry = serde_json::Map::new();
+            entry.insert("name".into(), s.name.clone().into());
+            entry.extend(s.options.clone());
+            entries.push(serde_json::Value::Object(entry));
+        }
+    }
+    if entries.is_empty() {
+        return Ok(config.clone());
+    }
+    let mut config = config.clone();
+    let Some(obj) = config.as_object_mut() else {
+        return Ok(config);
+    };
+    if obj.contains_key("streams") {
+        return Err(PipelineError::Config(format!(
+            "`{config_at}.streams`: streams are defined both here and in `source.streams`; define them in one place"
+        )));
+    }
+    obj.insert("streams".into(), serde_json::Value::Array(entries));
+    Ok(config)
+}
+
 /// Decodes the schema bytes of a catalog entry.
 pub fn decode_schema(bytes: &[u8]) -> Result<SchemaRef, String> {
     crate::ipc::read_schema(bytes).map_err(|e| format!("invalid Arrow schema in the catalog: {e}"))
@@ -132,6 +185,7 @@ impl<'a> Prepared<'a> {
             &spec.source.config,
             ("source.use", "source.config"),
             ConnectorKind::Source,
+            &spec.source.streams,
             dir,
         )?;
         let destination = load_side(
@@ -141,6 +195,7 @@ impl<'a> Prepared<'a> {
             &spec.destination.config,
             ("destination.use", "destination.config"),
             ConnectorKind::Destination,
+            &[],
             dir,
         )?;
         let state = state::open(&StateLocation::of(config, settings))?;
@@ -248,6 +303,7 @@ impl<'a> Prepared<'a> {
                     primary_key: Vec::new(),
                     filter: None,
                     partitions: None,
+                    options: Default::default(),
                 })
                 .collect()
         } else {
@@ -461,6 +517,7 @@ pub fn discover_connector(
         config,
         ("connector", "--config"),
         ConnectorKind::Source,
+        &[],
         project_dir,
     )?;
     let ctx = HostContext::control("discover", &side.connector.manifest.name);
@@ -500,5 +557,61 @@ mod tests {
             let e = check_stream_name(bad).unwrap_err();
             assert!(!e.contains('\n'), "the message itself is one line: {e}");
         }
+    }
+
+    fn stream(name: &str, options: serde_json::Value) -> crate::config::StreamSpec {
+        let mut v = serde_json::json!({ "name": name });
+        v.as_object_mut()
+            .unwrap()
+            .extend(options.as_object().unwrap().clone());
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn stream_options_reach_the_config_of_connectors_that_list_them() {
+        let m: crate::registry::manifest::Manifest = serde_norway::from_str(
+            "name: source-rest\nversion: 0.1.0\nwasm:\n  entrypoint: r.wasm\nstream_options: [path, pagination]\n",
+        )
+        .unwrap();
+        let streams = [
+            stream("issues", serde_json::json!({"path": "/issues", "pagination": {"type": "page"}})),
+            stream("users", serde_json::json!({})),
+        ];
+        let config = serde_json::json!({"base_url": "https://x"});
+        let out = super::with_stream_options(&m, &config, "source.config", &streams).unwrap();
+        assert_eq!(
+            out["streams"],
+            serde_json::json!([
+                {"name": "issues", "path": "/issues", "pagination": {"type": "page"}},
+                {"name": "users"}
+            ])
+        );
+        let typo = [stream("issues", serde_json::json!({"paht": "/issues"}))];
+        let err = super::with_stream_options(&m, &config, "source.config", &typo)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`source.streams[0].paht`") && err.contains("did you mean `path`"),
+            "{err}"
+        );
+        let both = serde_json::json!({"base_url": "https://x", "streams": []});
+        let err = super::with_stream_options(&m, &both, "source.config", &streams)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("one place"), "{err}");
+
+        let plain: crate::registry::manifest::Manifest = serde_norway::from_str(
+            "name: source-file\nversion: 0.1.0\nwasm:\n  entrypoint: f.wasm\n",
+        )
+        .unwrap();
+        let err = super::with_stream_options(&plain, &config, "source.config", &streams)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("connector `source-file` takes name, sync_mode"), "{err}");
+        let none = [stream("users", serde_json::json!({}))];
+        assert_eq!(
+            super::with_stream_options(&plain, &config, "source.config", &none).unwrap(),
+            config
+        );
     }
 }

@@ -42,6 +42,12 @@ pub struct Manifest {
     /// Write modes (informational).
     #[serde(default)]
     pub write_modes: Vec<String>,
+    /// Keys a `source.streams` entry may carry besides the common ones
+    /// (`name`, `sync_mode`, ...), e.g. source-rest's `path` and
+    /// `pagination`. The host checks them and hands them to the connector
+    /// in its config as `streams: [{name, <key>: ...}]`.
+    #[serde(default)]
+    pub stream_options: Vec<String>,
     /// Configuration keys.
     #[serde(default)]
     pub config_schema: ConfigSchema,
