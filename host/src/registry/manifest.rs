@@ -154,6 +154,11 @@ pub struct NetworkCapability {
     /// `port_key` and `tls_key` are then not used.
     #[serde(default)]
     pub url_key: Option<String>,
+    /// More URLs the connector may call, by dotted config path (e.g.
+    /// `auth.token_url` for an OAuth2 token endpoint on another host). Each
+    /// is optional; one that is set is granted like `url_key`'s.
+    #[serde(default)]
+    pub extra_url_keys: Vec<String>,
     /// For HTTP connectors: the config key holding extra CA certificates
     /// (PEM) that HTTPS requests trust besides the public web roots. List
     /// it in `config_files` too so users may name a file.

@@ -150,6 +150,19 @@ pub fn grant(
         if let (true, Some(url_key)) = (net.runtime_hosts, &net.url_key) {
             let (host, port) = url_endpoint(&config, url_key, at, &manifest.name, tls_required)?;
             wanted.push((host, port, format!("{at}.{url_key}"), tls_required));
+            for key in &net.extra_url_keys {
+                let mut parts = key.split('.');
+                let first = parts.next().and_then(|k| config.get(k));
+                let value = parts.fold(first, |v, k| v.and_then(|v| v.get(k)));
+                let Some(value) = value.filter(|v| !v.is_null()) else {
+                    continue;
+                };
+                let one = serde_json::json!({ key.as_str(): value });
+                let (host, port) = url_endpoint(&one, key, at, &manifest.name, tls_required)?;
+                if !wanted.iter().any(|(h, p, _, _)| h.eq_ignore_ascii_case(&host) && *p == port) {
+                    wanted.push((host, port, format!("{at}.{key}"), tls_required));
+                }
+            }
         } else if net.runtime_hosts {
             let host = match config.get(&net.host_key) {
                 Some(serde_json::Value::String(h)) if !h.is_empty() => h.clone(),
@@ -577,6 +590,39 @@ mod tests {
         .unwrap();
         assert_eq!(g.http.hosts[0].port, 80);
         assert!(!g.http.hosts[0].https_only);
+    }
+
+    #[test]
+    fn extra_url_keys_grant_their_hosts_when_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = manifest(
+            "  network:\n    runtime_hosts: true\n    url_key: base_url\n    extra_url_keys: [auth.token_url]\n    tls: required\n",
+        );
+        let g = grant(
+            &m,
+            &serde_json::json!({"base_url": "https://127.0.0.1:8443", "auth": {"token_url": "https://localhost:9443/token"}}),
+            "source.config",
+            dir.path(),
+        )
+        .unwrap();
+        let ports: Vec<u16> = g.http.hosts.iter().map(|h| h.port).collect();
+        assert_eq!(ports, vec![8443, 9443]);
+        let g = grant(
+            &m,
+            &serde_json::json!({"base_url": "https://127.0.0.1:8443", "auth": {"type": "bearer"}}),
+            "source.config",
+            dir.path(),
+        )
+        .unwrap();
+        assert_eq!(g.http.hosts.len(), 1);
+        let err = grant(
+            &m,
+            &serde_json::json!({"base_url": "https://127.0.0.1", "auth": {"token_url": "http://127.0.0.1/t"}}),
+            "source.config",
+            dir.path(),
+        )
+        .unwrap_err();
+        assert!(err.contains("`source.config.auth.token_url`"), "{err}");
     }
 
     #[test]
