@@ -23,7 +23,7 @@ stage() { # <crate dir> <out dir>
   echo "built $pkg -> $out/$pkg"
 }
 
-for d in connectors/source-file connectors/dest-file connectors/source-postgres connectors/dest-postgres; do
+for d in connectors/source-file connectors/dest-file connectors/source-postgres connectors/dest-postgres connectors/source-rest; do
   stage "$d" "$CARGO_TARGET_DIR/rapidbyte-connectors"
 done
 

@@ -15,7 +15,7 @@ step cargo fmt --all --check
 step cargo fmt --all --check --manifest-path connectors/Cargo.toml
 step "$root/scripts/build-connectors.sh" --tests
 step cargo clippy --locked --workspace --all-targets -- -D warnings
-for pkg in rapidbyte-guest-sdk source-file dest-file source-postgres dest-postgres hostile flawed; do
+for pkg in rapidbyte-guest-sdk source-file dest-file source-postgres dest-postgres source-rest hostile flawed; do
   features=""
   [ "$pkg" = rapidbyte-guest-sdk ] && features="--features source"
   step cargo clippy --locked --manifest-path connectors/Cargo.toml --target wasm32-wasip2 -p "$pkg" $features -- -D warnings
@@ -27,7 +27,7 @@ step cargo test --locked --workspace --no-fail-fast
 step cargo test --locked --manifest-path connectors/Cargo.toml -p rapidbyte-guest-sdk --features source
 # Connector unit tests run natively, one package per call (the SDK's world
 # feature must not unify across connectors).
-for pkg in source-file dest-file source-postgres dest-postgres; do
+for pkg in source-file dest-file source-postgres dest-postgres source-rest; do
   step cargo test --locked --manifest-path connectors/Cargo.toml -p "$pkg"
 done
 # pg-common has no world of its own: its tests borrow the source's.

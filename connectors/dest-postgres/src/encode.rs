@@ -31,6 +31,13 @@ pub fn column_type(field: &Field, exists: impl Fn(&str) -> bool) -> String {
     if let Some(t) = source_type(field).filter(|t| exists(t)) {
         return t.clone();
     }
+    // JSON text from sources without a database type of their own
+    // (source-rest's `Json` columns).
+    if field.metadata().contains_key("rapidbyte.json")
+        && matches!(field.data_type(), DataType::Utf8 | DataType::LargeUtf8)
+    {
+        return "jsonb".into();
+    }
     match field.data_type() {
         DataType::Boolean => "boolean".into(),
         DataType::Int8 | DataType::Int16 | DataType::UInt8 => "smallint".into(),
@@ -355,5 +362,17 @@ mod tests {
         write_timestamp(&mut s, i64::MIN, false);
         write_date(&mut s, i64::from(i32::MAX));
         assert_eq!(s, "-infinityinfinity");
+    }
+
+    #[test]
+    fn json_marked_text_becomes_jsonb() {
+        let meta =
+            std::collections::HashMap::from([("rapidbyte.json".to_string(), "true".to_string())]);
+        let json = Field::new("user", DataType::Utf8, true).with_metadata(meta);
+        assert_eq!(column_type(&json, |_| true), "jsonb");
+        assert_eq!(
+            column_type(&Field::new("t", DataType::Utf8, true), |_| true),
+            "text"
+        );
     }
 }
