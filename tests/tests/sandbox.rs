@@ -114,6 +114,96 @@ fn declared_network_access_is_granted_exactly() {
     assert!(err.contains("connect to"), "{err}");
 }
 
+/// A tiny HTTP server on 127.0.0.1 that answers every request `204`; the
+/// number of connections it accepted.
+fn http_listener() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::{Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            counter.fetch_add(1, Ordering::SeqCst);
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf);
+            let _ = conn.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n");
+        }
+    });
+    (port, seen)
+}
+
+#[test]
+fn http_requests_reach_only_granted_endpoints() {
+    use std::sync::atomic::Ordering;
+    let (port, seen) = http_listener();
+    let (other, other_seen) = http_listener();
+    let p = Project::new();
+    let manifest = |tls: &str| {
+        format!("{NO_CAPS}capabilities:\n  network:\n    allowed_hosts:\n      - host: 127.0.0.1\n        port: {port}\n{tls}")
+    };
+    p.component_with_manifest("hostile", "web", &manifest(""));
+    let ok = p.run_ok(&hostile_pipeline(
+        "components/web",
+        "http-get",
+        &format!("http://127.0.0.1:{port}/ping"),
+        "",
+    ));
+    assert_eq!(
+        ok.streams[0].records_written, 204,
+        "the granted endpoint answered"
+    );
+    assert_eq!(seen.load(Ordering::SeqCst), 1);
+
+    for target in [
+        format!("http://127.0.0.1:{other}/"),
+        // The same address by a name the grant does not hold.
+        format!("http://localhost:{port}/"),
+    ] {
+        let report = p
+            .run(&hostile_pipeline("components/web", "http-get", &target, ""))
+            .unwrap();
+        let err = report.streams[0].error.clone().expect("must be denied");
+        assert!(err.contains("HttpRequestDenied"), "{target}: {err}");
+    }
+    assert_eq!(
+        other_seen.load(Ordering::SeqCst),
+        0,
+        "no connection to the other port"
+    );
+    assert_eq!(
+        seen.load(Ordering::SeqCst),
+        1,
+        "none by the ungranted name either"
+    );
+
+    // An endpoint that requires TLS refuses plain http.
+    p.component_with_manifest("hostile", "web", &manifest("        tls: required\n"));
+    let report = p
+        .run(&hostile_pipeline(
+            "components/web",
+            "http-get",
+            &format!("http://127.0.0.1:{port}/"),
+            "",
+        ))
+        .unwrap();
+    let err = report.streams[0]
+        .error
+        .clone()
+        .expect("plain http must be denied");
+    assert!(err.contains("HttpRequestDenied"), "{err}");
+    assert_eq!(seen.load(Ordering::SeqCst), 1);
+
+    // A connector without any network grant reaches nothing over HTTP.
+    let p = Project::new();
+    let err = failure(&p, "http-get", &format!("http://127.0.0.1:{port}/"), "");
+    assert!(err.contains("HttpRequestDenied"), "{err}");
+    assert_eq!(seen.load(Ordering::SeqCst), 1);
+    host_still_works(&p);
+}
+
 #[test]
 fn runtime_hosts_grant_only_the_configured_endpoint() {
     let db = TcpListener::bind("127.0.0.1:0").unwrap();

@@ -123,6 +123,16 @@ impl Source for Hostile {
                     ))
                 }
             },
+            #[cfg(all(target_os = "wasi", target_env = "p2"))]
+            "http-get" => match http_get(&self.config.target) {
+                Ok(status) => emit_marker(&mut out, i64::from(status))?,
+                Err(e) => {
+                    return Err(ConnectorError::network(
+                        "http_failed",
+                        format!("GET {} failed: {e}", self.config.target),
+                    ))
+                }
+            },
             "read-file" => match std::fs::read(&self.config.target) {
                 Ok(_) => emit_marker(&mut out, 1)?,
                 Err(e) => {
@@ -249,6 +259,43 @@ const FORGED_LOG: &str = "2026-01-01T00:00:00Z ERROR forged host line";
 
 /// What `state-other-stream` saves under `victim`.
 const VICTIM_VALUE: &str = "{\"x\":1}";
+
+/// GETs `url` (`http[s]://authority/path`) over wasi:http; the status, or
+/// the error code the host answered with.
+#[cfg(all(target_os = "wasi", target_env = "p2"))]
+fn http_get(url: &str) -> std::result::Result<u16, String> {
+    use wasip2::http::types::{Fields, Method, OutgoingBody, OutgoingRequest, Scheme};
+    let (scheme, rest) = url.split_once("://").ok_or("not a URL")?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let req = OutgoingRequest::new(Fields::new());
+    req.set_method(&Method::Get).map_err(|_| "method")?;
+    let scheme = if scheme == "https" {
+        Scheme::Https
+    } else {
+        Scheme::Http
+    };
+    req.set_scheme(Some(&scheme)).map_err(|_| "scheme")?;
+    req.set_authority(Some(authority))
+        .map_err(|_| "authority")?;
+    req.set_path_with_query(Some(path)).map_err(|_| "path")?;
+    let body = req.body().map_err(|_| "body")?;
+    OutgoingBody::finish(body, None).map_err(|e| format!("{e:?}"))?;
+    let pending =
+        wasip2::http::outgoing_handler::handle(req, None).map_err(|e| format!("{e:?}"))?;
+    let answer = loop {
+        if let Some(a) = pending.get() {
+            break a;
+        }
+        pending.subscribe().block();
+    };
+    let response = answer
+        .map_err(|_| "taken twice")?
+        .map_err(|e| format!("{e:?}"))?;
+    Ok(response.status())
+}
 
 fn emit_marker(out: &mut Emitter, n: i64) -> Result<()> {
     let batch = RecordBatch::try_new(schema(), vec![Arc::new(Int64Array::from_iter_values(0..n))])
