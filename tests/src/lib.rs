@@ -8,6 +8,7 @@
 pub use rapidbyte_conformance::fixtures::postgres as pg;
 
 pub mod certs;
+pub mod rest;
 
 /// The connection keys of a pipeline `config:` for `cluster` as `user`
 /// (password [`pg::PASSWORD`]), indented for a connector's config.

@@ -491,11 +491,18 @@ impl Transport for WasiHttp {
         };
         use wasip2::io::streams::StreamError;
 
-        let entries: Vec<(String, Vec<u8>)> = req
+        let mut entries: Vec<(String, Vec<u8>)> = req
             .headers
             .iter()
             .map(|(k, v)| (k.to_ascii_lowercase(), v.as_bytes().to_vec()))
             .collect();
+        if !req.body.is_empty() {
+            // A sized body, not chunked: token endpoints expect it.
+            entries.push((
+                "content-length".into(),
+                req.body.len().to_string().into_bytes(),
+            ));
+        }
         let fields = Fields::from_list(&entries)
             .map_err(|e| TransportError::Other(format!("bad header: {e:?}")))?;
         let out = OutgoingRequest::new(fields);

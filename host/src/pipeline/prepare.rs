@@ -574,7 +574,10 @@ mod tests {
         )
         .unwrap();
         let streams = [
-            stream("issues", serde_json::json!({"path": "/issues", "pagination": {"type": "page"}})),
+            stream(
+                "issues",
+                serde_json::json!({"path": "/issues", "pagination": {"type": "page"}}),
+            ),
             stream("users", serde_json::json!({})),
         ];
         let config = serde_json::json!({"base_url": "https://x"});
@@ -607,7 +610,10 @@ mod tests {
         let err = super::with_stream_options(&plain, &config, "source.config", &streams)
             .unwrap_err()
             .to_string();
-        assert!(err.contains("connector `source-file` takes name, sync_mode"), "{err}");
+        assert!(
+            err.contains("connector `source-file` takes name, sync_mode"),
+            "{err}"
+        );
         let none = [stream("users", serde_json::json!({}))];
         assert_eq!(
             super::with_stream_options(&plain, &config, "source.config", &none).unwrap(),

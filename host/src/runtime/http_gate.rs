@@ -132,8 +132,13 @@ impl HttpGate {
     }
 }
 
-type SendResult =
-    Result<(http::Response<WasiBody>, Box<dyn Future<Output = Result<(), HttpError>> + Send>), HttpError>;
+type SendResult = Result<
+    (
+        http::Response<WasiBody>,
+        Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ),
+    HttpError,
+>;
 
 impl WasiHttpHooks for HttpGate {
     fn send_request(
@@ -439,7 +444,10 @@ mod tests {
 
     #[test]
     fn https_only_hosts_refuse_plain_http() {
-        let p = policy(vec![host("api.example.com", 443, true), host("10.0.0.1", 80, false)]);
+        let p = policy(vec![
+            host("api.example.com", 443, true),
+            host("10.0.0.1", 80, false),
+        ]);
         assert_eq!(
             p.admit(false, "api.example.com", 443).unwrap_err(),
             Refusal::PlainHttp
@@ -456,7 +464,10 @@ mod tests {
     #[test]
     fn a_bundle_without_certificates_is_refused_by_name() {
         let err = parse_roots("hello", "source.config.ca_bundle").unwrap_err();
-        assert!(err.contains("`source.config.ca_bundle`") && err.contains("no certificate"), "{err}");
+        assert!(
+            err.contains("`source.config.ca_bundle`") && err.contains("no certificate"),
+            "{err}"
+        );
         let err = parse_roots(
             "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
             "source.config.ca_bundle",

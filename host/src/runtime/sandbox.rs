@@ -157,9 +157,16 @@ pub fn grant(
                 let Some(value) = value.filter(|v| !v.is_null()) else {
                     continue;
                 };
+                // A path (no scheme) is under the base URL: already granted.
+                if value.as_str().is_some_and(|u| !u.contains("://")) {
+                    continue;
+                }
                 let one = serde_json::json!({ key.as_str(): value });
                 let (host, port) = url_endpoint(&one, key, at, &manifest.name, tls_required)?;
-                if !wanted.iter().any(|(h, p, _, _)| h.eq_ignore_ascii_case(&host) && *p == port) {
+                if !wanted
+                    .iter()
+                    .any(|(h, p, _, _)| h.eq_ignore_ascii_case(&host) && *p == port)
+                {
                     wanted.push((host, port, format!("{at}.{key}"), tls_required));
                 }
             }
@@ -563,7 +570,10 @@ mod tests {
         let g = at("https://LOCALHOST/api/v3".into()).unwrap();
         assert_eq!(g.http.hosts.len(), 1);
         let h = &g.http.hosts[0];
-        assert_eq!((h.host.as_str(), h.port, h.https_only), ("localhost", 443, true));
+        assert_eq!(
+            (h.host.as_str(), h.port, h.https_only),
+            ("localhost", 443, true)
+        );
         assert!(h.addrs.contains(&"127.0.0.1:443".parse().unwrap()));
         assert!(g.names.contains_key("localhost"));
         let g = at("https://127.0.0.1:8443".into()).unwrap();
@@ -615,6 +625,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(g.http.hosts.len(), 1);
+        let g = grant(
+            &m,
+            &serde_json::json!({"base_url": "https://127.0.0.1:8443", "auth": {"token_url": "/oauth/token"}}),
+            "source.config",
+            dir.path(),
+        )
+        .unwrap();
+        assert_eq!(g.http.hosts.len(), 1, "a path is under the base URL");
         let err = grant(
             &m,
             &serde_json::json!({"base_url": "https://127.0.0.1", "auth": {"token_url": "http://127.0.0.1/t"}}),
