@@ -302,3 +302,39 @@ fn the_python_and_javascript_sources_conform_and_sync_incrementally() {
         assert_eq!(labels, 510, "{name}: NULL on every tenth row");
     }
 }
+
+/// `source-rest` against the local HTTPS fixture (a CA the test makes,
+/// handed over inline as `ca_bundle`) passes the suite, sandbox checks
+/// included.
+#[test]
+fn the_rest_source_conforms_against_a_real_https_api() {
+    let ca = rapidbyte_tests::certs::TestCa::new("Rapidbyte REST CA");
+    let server =
+        rapidbyte_tests::rest::RestServer::start(&ca, &["--records", "120", "--bearer", "tok"]);
+    let config = serde_json::json!({
+        "base_url": format!("https://localhost:{}", server.port),
+        "ca_bundle": ca.cert_pem,
+        "auth": {"type": "bearer", "token": "tok"},
+        "streams": [{
+            "name": "issues",
+            "path": "/repos/acme/widgets/issues",
+            "params": {"per_page": 50},
+            "pagination": {"type": "link_header"},
+            "cursor_field": "updated_at",
+            "primary_key": ["id"],
+            "cursor_param": "since"
+        }]
+    });
+    let report = suite(
+        &connectors_dir().join("source-rest"),
+        config,
+        Options::default(),
+    );
+    assert_conforms(&report);
+    assert_eq!(
+        report.check("sandbox.declared_only").map(|c| c.status),
+        Some(Status::Pass),
+        "{}",
+        report.render()
+    );
+}

@@ -176,6 +176,12 @@ pub struct StreamConfig {
     /// Declared columns; absent: inferred from the first page(s).
     #[serde(default)]
     pub schema: Option<Vec<ColumnSpec>>,
+    /// The cursor column the pipeline names (suggested in the catalog).
+    #[serde(default)]
+    pub cursor_field: Option<String>,
+    /// The primary key columns the pipeline names (suggested in the catalog).
+    #[serde(default)]
+    pub primary_key: Vec<String>,
     /// Incremental: the query parameter that asks for records at or after
     /// the saved cursor (`since`).
     #[serde(default)]

@@ -53,11 +53,25 @@ impl Source for RestSource {
         let mut streams = Vec::new();
         for s in &self.config.streams {
             let layout = layout_for(&mut client, &self.config, &self.checked, s)?;
-            streams.push(
-                StreamBuilder::new(&s.name, &layout.schema)?
-                    .sync_modes(&[SyncMode::FullRefresh, SyncMode::Incremental])
-                    .build(),
-            );
+            let mut builder = StreamBuilder::new(&s.name, &layout.schema)?
+                .sync_modes(&[SyncMode::FullRefresh, SyncMode::Incremental]);
+            if let Some(c) = s
+                .cursor_field
+                .as_deref()
+                .filter(|c| layout.column(c).is_some())
+            {
+                builder = builder.cursor(c);
+            }
+            let key: Vec<&str> = s
+                .primary_key
+                .iter()
+                .map(String::as_str)
+                .filter(|k| layout.column(k).is_some())
+                .collect();
+            if !key.is_empty() && key.len() == s.primary_key.len() {
+                builder = builder.primary_key(&key);
+            }
+            streams.push(builder.build());
         }
         Ok(Catalog { streams })
     }

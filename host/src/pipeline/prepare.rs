@@ -114,7 +114,8 @@ fn load_side(
 }
 
 /// The connector's config with the per-stream options of `source.streams`
-/// added under `streams` (`[{name, <option>: ...}]`), for connectors whose
+/// added under `streams` (`[{name, cursor_field, primary_key, <option>: ...}]`,
+/// the first three when set), for connectors whose
 /// manifest lists `stream_options`. Keys a manifest does not list are
 /// refused by name.
 fn with_stream_options(
@@ -144,6 +145,13 @@ fn with_stream_options(
         if !m.stream_options.is_empty() {
             let mut entry = serde_json::Map::new();
             entry.insert("name".into(), s.name.clone().into());
+            // The connector may suggest these in its catalog.
+            if let Some(c) = &s.cursor_field {
+                entry.insert("cursor_field".into(), c.clone().into());
+            }
+            if !s.primary_key.is_empty() {
+                entry.insert("primary_key".into(), s.primary_key.clone().into());
+            }
             entry.extend(s.options.clone());
             entries.push(serde_json::Value::Object(entry));
         }
@@ -576,7 +584,7 @@ mod tests {
         let streams = [
             stream(
                 "issues",
-                serde_json::json!({"path": "/issues", "pagination": {"type": "page"}}),
+                serde_json::json!({"path": "/issues", "pagination": {"type": "page"}, "cursor_field": "updated_at"}),
             ),
             stream("users", serde_json::json!({})),
         ];
@@ -585,7 +593,7 @@ mod tests {
         assert_eq!(
             out["streams"],
             serde_json::json!([
-                {"name": "issues", "path": "/issues", "pagination": {"type": "page"}},
+                {"name": "issues", "cursor_field": "updated_at", "path": "/issues", "pagination": {"type": "page"}},
                 {"name": "users"}
             ])
         );
