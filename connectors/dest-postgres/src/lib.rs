@@ -17,6 +17,7 @@
 mod binary;
 mod encode;
 mod sql;
+mod user_types;
 
 use std::pin::Pin;
 
@@ -206,6 +207,7 @@ async fn write(
     let client = pg_common::connect(config).await?;
     let ns = ident(&config.schema);
     let target = format!("{ns}.{}", ident(&stream));
+    user_types::create_missing(&client, &schema, &stream).await?;
     let missing = missing_types(&client, &schema, &stream).await?;
     let columns: Vec<String> = schema
         .fields()

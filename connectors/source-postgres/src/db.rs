@@ -22,6 +22,10 @@ pub struct Column {
     /// its documented, exact transport (numeric, time, interval, network
     /// types, money, enums, arrays, ...), as opposed to an unknown type.
     pub known_text: bool,
+    /// How to create the column's user-defined types (enums, domains, and
+    /// those of array elements and domain bases), base types first, as a
+    /// JSON array; `None` for built-in types.
+    pub type_defs: Option<String>,
 }
 
 /// A table or view of the schema.
@@ -41,7 +45,17 @@ impl Table {
         Schema::new(
             self.columns
                 .iter()
-                .map(|c| types::field(&c.name, c.kind, &c.pg_type, c.nullable))
+                .map(|c| {
+                    let f = types::field(&c.name, c.kind, &c.pg_type, c.nullable);
+                    match &c.type_defs {
+                        Some(defs) => {
+                            let mut meta = f.metadata().clone();
+                            meta.insert(types::TYPE_DEFS_METADATA.to_string(), defs.clone());
+                            f.with_metadata(meta)
+                        }
+                        None => f,
+                    }
+                })
                 .collect::<Vec<_>>(),
         )
     }
@@ -161,18 +175,31 @@ pub async fn unreadable_tables(client: &Client, schema: &str) -> Result<Vec<Stri
 pub async fn tables(client: &Client, schema: &str) -> Result<Vec<Table>> {
     let rows = client
         .query(
-            // A domain reads as its base type.
-            "SELECT c.relname::text, a.attname::text, \
-                    CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE a.atttypid END, \
-                    CASE WHEN t.typtype = 'd' THEN format_type(t.typbasetype, t.typtypmod) \
-                         ELSE format_type(a.atttypid, a.atttypmod) END, \
+            // A domain (over domains, ...) reads as its innermost base
+            // type and keeps its own name.
+            "WITH RECURSIVE dom(oid, base) AS ( \
+                 SELECT oid, typbasetype FROM pg_catalog.pg_type WHERE typtype = 'd' \
+                 UNION ALL \
+                 SELECT d.oid, t.typbasetype FROM dom d JOIN pg_catalog.pg_type t ON t.oid = d.base \
+                 WHERE t.typtype = 'd' \
+             ), root AS ( \
+                 SELECT d.oid, d.base FROM dom d JOIN pg_catalog.pg_type t ON t.oid = d.base \
+                 WHERE t.typtype <> 'd' \
+             ) \
+             SELECT c.relname::text, a.attname::text, \
+                    COALESCE(r.base, a.atttypid), \
+                    format_type(a.atttypid, a.atttypmod), \
                     NOT a.attnotnull, \
-                    (t.typtype = 'e' OR bt.typtype = 'e' OR t.typcategory = 'A' OR bt.typcategory = 'A') \
+                    (t.typtype = 'e' OR bt.typtype = 'e' OR t.typcategory = 'A' OR bt.typcategory = 'A'), \
+                    a.atttypid, \
+                    (t.typtype IN ('e', 'd') OR (t.typcategory = 'A' AND et.typtype IN ('e', 'd'))) \
              FROM pg_catalog.pg_class c \
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace \
              JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped \
              JOIN pg_catalog.pg_type t ON t.oid = a.atttypid \
-             LEFT JOIN pg_catalog.pg_type bt ON bt.oid = t.typbasetype \
+             LEFT JOIN root r ON r.oid = a.atttypid \
+             LEFT JOIN pg_catalog.pg_type bt ON bt.oid = r.base \
+             LEFT JOIN pg_catalog.pg_type et ON et.oid = t.typelem AND t.typelem <> 0 \
              WHERE n.nspname = $1 AND c.relkind IN ('r', 'v', 'm', 'p', 'f') \
              ORDER BY c.relname, a.attnum",
             &[&schema],
@@ -180,16 +207,30 @@ pub async fn tables(client: &Client, schema: &str) -> Result<Vec<Table>> {
         .await
         .map_err(|e| error(&e, &format!("listing tables of schema `{schema}`")))?;
     let mut tables: Vec<Table> = Vec::new();
+    let mut defs_of: std::collections::HashMap<u32, Option<String>> = Default::default();
     for row in rows {
         let table: String = row.get(0);
         let oid: u32 = row.get(2);
         let enum_or_array: Option<bool> = row.get(5);
+        let type_oid: u32 = row.get(6);
+        let user_defined: Option<bool> = row.get(7);
+        let type_defs = if user_defined.unwrap_or(false) {
+            if !defs_of.contains_key(&type_oid) {
+                let defs = type_defs(client, type_oid, 0).await?;
+                let text = (!defs.is_empty()).then(|| serde_json::Value::Array(defs).to_string());
+                defs_of.insert(type_oid, text);
+            }
+            defs_of.get(&type_oid).cloned().flatten()
+        } else {
+            None
+        };
         let column = Column {
             name: row.get(1),
             pg_type: row.get(3),
             kind: types::kind_of(oid),
             nullable: row.get(4),
             known_text: enum_or_array.unwrap_or(false) || types::exact_as_text(oid),
+            type_defs,
         };
         match tables.last_mut() {
             Some(t) if t.name == table => t.columns.push(column),
@@ -220,4 +261,77 @@ pub async fn tables(client: &Client, schema: &str) -> Result<Vec<Table>> {
         }
     }
     Ok(tables)
+}
+
+/// How to create user type `oid` in another database: the definitions of
+/// what it builds on (a domain's base, an array's element) first, then its
+/// own. Enums carry their labels in order; domains their base type, NOT
+/// NULL and CHECK constraints. Built-in types need nothing.
+fn type_defs<'a>(
+    client: &'a Client,
+    oid: u32,
+    depth: u32,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<serde_json::Value>>> + 'a>> {
+    Box::pin(async move {
+        let what = "reading the definition of a user-defined type";
+        if depth > 16 {
+            return Ok(Vec::new());
+        }
+        let Some(t) = client
+            .query_opt(
+                "SELECT typtype::text, format_type(oid, NULL), typbasetype, \
+                        format_type(typbasetype, typtypmod), typnotnull, typelem, typcategory::text \
+                 FROM pg_catalog.pg_type WHERE oid = $1",
+                &[&oid],
+            )
+            .await
+            .map_err(|e| error(&e, what))?
+        else {
+            return Ok(Vec::new());
+        };
+        let kind: String = t.get(0);
+        let name: String = t.get(1);
+        let elem: u32 = t.get(5);
+        let category: String = t.get(6);
+        Ok(match kind.as_str() {
+            "e" => {
+                let labels: Vec<String> = client
+                    .query(
+                        "SELECT enumlabel::text FROM pg_catalog.pg_enum WHERE enumtypid = $1 ORDER BY enumsortorder",
+                        &[&oid],
+                    )
+                    .await
+                    .map_err(|e| error(&e, what))?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect();
+                vec![serde_json::json!({"kind": "enum", "name": name, "labels": labels})]
+            }
+            "d" => {
+                let base: u32 = t.get(2);
+                let mut defs = type_defs(client, base, depth + 1).await?;
+                let checks: Vec<String> = client
+                    .query(
+                        "SELECT pg_get_constraintdef(oid) FROM pg_catalog.pg_constraint \
+                         WHERE contypid = $1 AND contype = 'c' ORDER BY conname",
+                        &[&oid],
+                    )
+                    .await
+                    .map_err(|e| error(&e, what))?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect();
+                defs.push(serde_json::json!({
+                    "kind": "domain",
+                    "name": name,
+                    "base": t.get::<_, String>(3),
+                    "not_null": t.get::<_, bool>(4),
+                    "checks": checks,
+                }));
+                defs
+            }
+            _ if category == "A" && elem != 0 => type_defs(client, elem, depth + 1).await?,
+            _ => Vec::new(),
+        })
+    })
 }
