@@ -49,7 +49,7 @@ fn plausible_type_name(name: &str) -> bool {
         && !name.contains([';', '\\', '\0'])
         && !name.contains("--")
         && !name.contains("/*")
-        && name.matches('"').count() % 2 == 0
+        && name.matches('"').count().is_multiple_of(2)
 }
 
 fn plausible_check(check: &str) -> bool {

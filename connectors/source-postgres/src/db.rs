@@ -215,12 +215,16 @@ pub async fn tables(client: &Client, schema: &str) -> Result<Vec<Table>> {
         let type_oid: u32 = row.get(6);
         let user_defined: Option<bool> = row.get(7);
         let type_defs = if user_defined.unwrap_or(false) {
-            if !defs_of.contains_key(&type_oid) {
-                let defs = type_defs(client, type_oid, 0).await?;
-                let text = (!defs.is_empty()).then(|| serde_json::Value::Array(defs).to_string());
-                defs_of.insert(type_oid, text);
+            match defs_of.get(&type_oid) {
+                Some(known) => known.clone(),
+                None => {
+                    let defs = type_defs(client, type_oid, 0).await?;
+                    let text =
+                        (!defs.is_empty()).then(|| serde_json::Value::Array(defs).to_string());
+                    defs_of.insert(type_oid, text.clone());
+                    text
+                }
             }
-            defs_of.get(&type_oid).cloned().flatten()
         } else {
             None
         };

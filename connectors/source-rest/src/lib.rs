@@ -282,13 +282,13 @@ impl RestSource {
                     };
                     if saved
                         .as_ref()
-                        .is_some_and(|s| value.cmp(s) != std::cmp::Ordering::Greater)
+                        .is_some_and(|s| value.order(s) != std::cmp::Ordering::Greater)
                     {
                         continue;
                     }
                     if newest
                         .as_ref()
-                        .is_none_or(|n| value.cmp(n) == std::cmp::Ordering::Greater)
+                        .is_none_or(|n| value.order(n) == std::cmp::Ordering::Greater)
                     {
                         newest = Some(value);
                     }

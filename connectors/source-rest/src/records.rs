@@ -507,7 +507,7 @@ impl CursorValue {
 
     /// Orders two values of the same column; values of different kinds
     /// (a saved state from another schema) compare as text.
-    pub fn cmp(&self, other: &CursorValue) -> Ordering {
+    pub fn order(&self, other: &CursorValue) -> Ordering {
         use CursorValue::*;
         match (self, other) {
             (Int(a), Int(b)) => a.cmp(b),
@@ -652,10 +652,10 @@ mod tests {
     fn cursors_compare_in_their_type() {
         let l = Layout::inferred(&[json!({"n": 9, "t": "2024-01-01T00:00:00Z"})]);
         let n = |v: i64| l.cursor_of(0, &json!({"n": v})).unwrap();
-        assert_eq!(n(9).cmp(&n(10)), Ordering::Less, "not as text");
+        assert_eq!(n(9).order(&n(10)), Ordering::Less, "not as text");
         let t = |s: &str| l.cursor_of(1, &json!({"t": s})).unwrap();
         assert_eq!(
-            t("2024-01-01T01:00:00+02:00").cmp(&t("2024-01-01T00:00:00Z")),
+            t("2024-01-01T01:00:00+02:00").order(&t("2024-01-01T00:00:00Z")),
             Ordering::Less
         );
         assert_eq!(

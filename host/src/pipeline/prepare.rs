@@ -65,16 +65,29 @@ pub struct Prepared<'a> {
     pub(super) limits: InstanceLimits,
 }
 
+/// Which side is loaded: its keys in the YAML (for messages), its kind,
+/// and (for a source) the streams whose options it receives.
+struct SideKeys<'a> {
+    use_at: &'a str,
+    config_at: &'a str,
+    want: ConnectorKind,
+    streams: &'a [crate::config::StreamSpec],
+}
+
 fn load_side(
     runtime: &Runtime,
     settings: &Settings,
     reference: &str,
     config: &serde_json::Value,
-    (use_at, config_at): (&str, &str),
-    want: ConnectorKind,
-    streams: &[crate::config::StreamSpec],
+    keys: SideKeys,
     project_dir: &Path,
 ) -> Result<Side, PipelineError> {
+    let SideKeys {
+        use_at,
+        config_at,
+        want,
+        streams,
+    } = keys;
     let connector = registry::resolve(reference, Some(project_dir), settings)
         .map_err(|e| PipelineError::Config(format!("`{use_at}`: {e}")))?;
     let m = &connector.manifest;
@@ -191,9 +204,12 @@ impl<'a> Prepared<'a> {
             settings,
             &spec.source.use_,
             &spec.source.config,
-            ("source.use", "source.config"),
-            ConnectorKind::Source,
-            &spec.source.streams,
+            SideKeys {
+                use_at: "source.use",
+                config_at: "source.config",
+                want: ConnectorKind::Source,
+                streams: &spec.source.streams,
+            },
             dir,
         )?;
         let destination = load_side(
@@ -201,9 +217,12 @@ impl<'a> Prepared<'a> {
             settings,
             &spec.destination.use_,
             &spec.destination.config,
-            ("destination.use", "destination.config"),
-            ConnectorKind::Destination,
-            &[],
+            SideKeys {
+                use_at: "destination.use",
+                config_at: "destination.config",
+                want: ConnectorKind::Destination,
+                streams: &[],
+            },
             dir,
         )?;
         let state = state::open(&StateLocation::of(config, settings))?;
@@ -523,9 +542,12 @@ pub fn discover_connector(
         settings,
         reference,
         config,
-        ("connector", "--config"),
-        ConnectorKind::Source,
-        &[],
+        SideKeys {
+            use_at: "connector",
+            config_at: "--config",
+            want: ConnectorKind::Source,
+            streams: &[],
+        },
         project_dir,
     )?;
     let ctx = HostContext::control("discover", &side.connector.manifest.name);

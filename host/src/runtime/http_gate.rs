@@ -189,7 +189,7 @@ impl Policy {
         let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
         let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
         let admitted = match uri.host() {
-            Some(host) => self.admit(https, host, port).map(|h| h.clone()),
+            Some(host) => self.admit(https, host, port).cloned(),
             None => Err(Refusal::NoHost),
         };
         let endpoint = match admitted {
