@@ -237,3 +237,44 @@ fn a_tls_only_server_and_a_server_without_tls() {
     let (src, _) = check(&p, &pipeline(&at, &tls("prefer", None))).unwrap();
     assert!(src.contains("plaintext"), "{src}");
 }
+
+/// The connectors offer ChaCha20-Poly1305 only at first (no AES
+/// instructions inside WebAssembly); a server that takes none of it (here
+/// TLS 1.2 with AES-GCM only, as FIPS setups are) gets every suite on a
+/// second handshake, and the pipeline runs.
+#[test]
+fn a_server_without_chacha20_still_connects() {
+    let ca = TestCa::new("Rapidbyte Test CA");
+    let server = ca.issue(&["localhost"]);
+    let pg = PgCluster::start_tls(TlsSetup {
+        cert_pem: server.cert_pem,
+        key_pem: server.key_pem,
+        tls_only: true,
+    });
+    prepare(&pg);
+    pg.psql(
+        "postgres",
+        "ALTER SYSTEM SET ssl_max_protocol_version = 'TLSv1.2'",
+    );
+    pg.psql(
+        "postgres",
+        "ALTER SYSTEM SET ssl_ciphers = 'ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256'",
+    );
+    pg.psql("postgres", "SELECT pg_reload_conf()");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let p = Project::new();
+    p.write("certs/ca.pem", &ca.cert_pem);
+    let at = Endpoint {
+        host: "localhost",
+        port: pg.port,
+        password: PASSWORD,
+    };
+    let yaml = pipeline(&at, &tls("verify-full", Some("certs/ca.pem")));
+    let (src, dst) = check(&p, &yaml).unwrap();
+    assert!(
+        src.contains("TLS 1.2") && dst.contains("TLS 1.2"),
+        "{src} / {dst}"
+    );
+    let report = p.run_ok(&yaml);
+    assert_eq!(report.streams[0].records_written, 5000);
+}

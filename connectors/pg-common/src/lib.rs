@@ -217,6 +217,20 @@ pub async fn connect(config: &ConnectionConfig) -> Result<Client> {
 /// [`connect`], also saying how the connection is secured (for `check`).
 pub async fn connect_described(config: &ConnectionConfig) -> Result<Connected> {
     let endpoint = format!("{}:{}", config.host, config.port);
+    match connect_with(config, &endpoint, tls::Suites::Fast).await {
+        // A server without ChaCha20 (FIPS mode): every suite, once more.
+        Err(e) if e.code == "tls_no_common_suite" => {
+            connect_with(config, &endpoint, tls::Suites::All).await
+        }
+        other => other,
+    }
+}
+
+async fn connect_with(
+    config: &ConnectionConfig,
+    endpoint: &str,
+    suites: tls::Suites,
+) -> Result<Connected> {
     let verify = tls::Verify::of(config.sslmode, config.sslrootcert.is_some());
     let tls = match config.sslmode {
         SslMode::Disable => None,
@@ -224,6 +238,7 @@ pub async fn connect_described(config: &ConnectionConfig) -> Result<Connected> {
             &config.host,
             verify,
             config.sslrootcert.as_deref(),
+            suites,
         )?),
     };
     let first = match config.sslmode {
@@ -231,10 +246,10 @@ pub async fn connect_described(config: &ConnectionConfig) -> Result<Connected> {
         SslMode::Prefer => DriverSslMode::Prefer,
         _ => DriverSslMode::Require,
     };
-    match connect_once(config, &endpoint, first, tls.clone()).await {
+    match connect_once(config, endpoint, first, tls.clone()).await {
         // libpq's `allow`: plaintext first, TLS when the server refuses it.
         Err(e) if config.sslmode == SslMode::Allow && e.code == "tls_required" => {
-            connect_once(config, &endpoint, DriverSslMode::Require, tls).await
+            connect_once(config, endpoint, DriverSslMode::Require, tls).await
         }
         other => other,
     }
@@ -306,6 +321,12 @@ fn connect_error(
     verify: tls::Verify,
 ) -> ConnectorError {
     if let Some(t) = tls::rustls_error(e) {
+        if tls::no_common_suite(t) {
+            return ConnectorError::config(
+                "tls_no_common_suite",
+                format!("{context}: the server takes none of the TLS cipher suites offered: {t}"),
+            );
+        }
         return ConnectorError::config(
             "tls_failed",
             format!(

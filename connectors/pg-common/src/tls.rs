@@ -67,6 +67,46 @@ impl Verify {
     }
 }
 
+/// Which cipher suites a handshake offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Suites {
+    /// ChaCha20-Poly1305 only. Inside WebAssembly there is no AES
+    /// instruction, and the constant-time software AES is several times
+    /// slower than ChaCha20; PostgreSQL picks by its own preference (AES
+    /// first), so the faster cipher is only chosen when it is the only one
+    /// offered.
+    Fast,
+    /// Every suite rustls supports (the retry when a server has no
+    /// ChaCha20, e.g. in FIPS mode).
+    All,
+}
+
+fn provider(suites: Suites) -> Arc<rustls::crypto::CryptoProvider> {
+    let mut p = rustls::crypto::ring::default_provider();
+    if suites == Suites::Fast {
+        p.cipher_suites.retain(|s| {
+            matches!(
+                s.suite(),
+                rustls::CipherSuite::TLS13_CHACHA20_POLY1305_SHA256
+                    | rustls::CipherSuite::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
+                    | rustls::CipherSuite::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256
+            )
+        });
+    }
+    Arc::new(p)
+}
+
+/// Whether a failed handshake means the server takes none of the suites
+/// offered (worth a retry with [`Suites::All`]).
+pub fn no_common_suite(e: &rustls::Error) -> bool {
+    use rustls::{AlertDescription as A, PeerIncompatible as P};
+    matches!(
+        e,
+        rustls::Error::AlertReceived(A::HandshakeFailure | A::InsufficientSecurity)
+            | rustls::Error::PeerIncompatible(P::NoCipherSuitesInCommon)
+    )
+}
+
 /// The TLS settings of one connection.
 #[derive(Clone)]
 pub struct Tls {
@@ -81,8 +121,13 @@ pub struct Tls {
 impl Tls {
     /// TLS to `host` verifying `verify`, trusting the PEM certificates in
     /// `root_cert` (all of them) or, without one, the public web roots.
-    pub fn new(host: &str, verify: Verify, root_cert: Option<&str>) -> Result<Self> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+    pub fn new(
+        host: &str,
+        verify: Verify,
+        root_cert: Option<&str>,
+        suites: Suites,
+    ) -> Result<Self> {
+        let provider = provider(suites);
         let roots = roots(root_cert)?;
         let verifier: Arc<dyn ServerCertVerifier> = match verify {
             Verify::None => Arc::new(Unverified(provider.clone())),
@@ -365,6 +410,23 @@ pub fn advice(e: &rustls::Error, verify: Verify) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fast_suites_are_chacha20_only_and_a_suite_mismatch_is_recognised() {
+        let fast = provider(Suites::Fast);
+        assert!(!fast.cipher_suites.is_empty());
+        assert!(fast
+            .cipher_suites
+            .iter()
+            .all(|s| format!("{:?}", s.suite()).contains("CHACHA20")));
+        assert!(provider(Suites::All).cipher_suites.len() > fast.cipher_suites.len());
+        assert!(no_common_suite(&rustls::Error::AlertReceived(
+            rustls::AlertDescription::HandshakeFailure
+        )));
+        assert!(!no_common_suite(&rustls::Error::InvalidCertificate(
+            CertificateError::UnknownIssuer
+        )));
+    }
 
     #[test]
     fn each_sslmode_verifies_what_libpq_says() {

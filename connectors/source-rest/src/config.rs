@@ -35,7 +35,7 @@ pub struct Config {
     pub retry: Retry,
     /// Per-request time limit (connect, first byte, pauses), e.g. `30s`.
     #[serde(default = "default_timeout")]
-    pub timeout: String,
+    pub timeout: DurationSpec,
     /// The largest response body accepted, in bytes.
     #[serde(default = "default_max_response")]
     pub max_response_bytes: u64,
@@ -47,8 +47,8 @@ pub struct Config {
     pub streams: Vec<StreamConfig>,
 }
 
-fn default_timeout() -> String {
-    "30s".into()
+fn default_timeout() -> DurationSpec {
+    DurationSpec::Text("30s".into())
 }
 fn default_max_response() -> u64 {
     64 << 20
@@ -129,10 +129,10 @@ pub struct Retry {
     pub max_attempts: u32,
     /// Delay before the first retry (doubling after each), e.g. `1s`.
     #[serde(default = "default_initial_delay")]
-    pub initial_delay: String,
+    pub initial_delay: DurationSpec,
     /// The longest delay, also the cap on a server's `Retry-After`.
     #[serde(default = "default_max_delay")]
-    pub max_delay: String,
+    pub max_delay: DurationSpec,
 }
 
 impl Default for Retry {
@@ -148,11 +148,11 @@ impl Default for Retry {
 fn default_attempts() -> u32 {
     5
 }
-fn default_initial_delay() -> String {
-    "1s".into()
+fn default_initial_delay() -> DurationSpec {
+    DurationSpec::Text("1s".into())
 }
-fn default_max_delay() -> String {
-    "60s".into()
+fn default_max_delay() -> DurationSpec {
+    DurationSpec::Text("60s".into())
 }
 
 /// One stream.
@@ -270,6 +270,27 @@ fn default_start_page() -> u64 {
     1
 }
 
+/// A duration as YAML gives it: `30s`, `500ms`, `2m`, `1h`, or a number
+/// of seconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum DurationSpec {
+    /// With a unit (or a number as text).
+    Text(String),
+    /// Seconds.
+    Seconds(f64),
+}
+
+impl DurationSpec {
+    /// The duration; `key` names it in errors.
+    pub fn parse(&self, key: &str) -> Result<Duration> {
+        match self {
+            DurationSpec::Text(t) => duration(t, key),
+            DurationSpec::Seconds(n) => duration(&n.to_string(), key),
+        }
+    }
+}
+
 /// Parses `30s`, `500ms`, `2m`, `1h` or a bare number of seconds.
 pub fn duration(text: &str, key: &str) -> Result<Duration> {
     let t = text.trim();
@@ -329,9 +350,9 @@ impl Config {
                 "must be https:// (credentials travel in headers)",
             ));
         }
-        let timeout = duration(&self.timeout, "timeout")?;
-        let initial_delay = duration(&self.retry.initial_delay, "retry.initial_delay")?;
-        let max_delay = duration(&self.retry.max_delay, "retry.max_delay")?;
+        let timeout = self.timeout.parse("timeout")?;
+        let initial_delay = self.retry.initial_delay.parse("retry.initial_delay")?;
+        let max_delay = self.retry.max_delay.parse("retry.max_delay")?;
         if self.retry.max_attempts == 0 {
             return Err(bad("retry.max_attempts", "must be at least 1"));
         }
@@ -449,6 +470,10 @@ mod tests {
         assert_eq!(duration("5", "t").unwrap(), Duration::from_secs(5));
         assert!(duration("soon", "t").unwrap_err().message.contains("`t`"));
         assert!(duration("3d", "t").is_err());
+        let c: Config = serde_json::from_value(serde_json::json!({"base_url": "https://x", "timeout": 5, "retry": {"initial_delay": 0.5}})).unwrap();
+        let checked = c.check().unwrap();
+        assert_eq!(checked.timeout, Duration::from_secs(5));
+        assert_eq!(checked.initial_delay, Duration::from_millis(500));
     }
 
     #[test]

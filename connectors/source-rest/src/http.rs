@@ -70,6 +70,8 @@ pub enum TransportError {
     Timeout,
     /// The body is larger than `max_response_bytes`.
     TooLarge(u64),
+    /// The request itself cannot be sent (a header `wasi:http` refuses).
+    Invalid(String),
     /// Anything else.
     Other(String),
 }
@@ -251,6 +253,19 @@ impl<T: Transport> Client<T> {
             headers.retain(|(h, _)| !h.eq_ignore_ascii_case(k));
             headers.push((k.clone(), v.clone()));
         }
+        // Credentials from `auth` replace a configured header of that name.
+        let auth_header = match &self.auth {
+            Some(Auth::ApiKey {
+                name,
+                location: KeyLocation::Header,
+                ..
+            }) => Some(name.clone()),
+            Some(Auth::ApiKey { .. }) | None => None,
+            Some(_) => Some("authorization".to_string()),
+        };
+        if let Some(h) = &auth_header {
+            headers.retain(|(k, _)| !k.eq_ignore_ascii_case(h));
+        }
         match self.auth.clone() {
             None => {}
             Some(Auth::Bearer { token }) => {
@@ -330,9 +345,28 @@ impl<T: Transport> Client<T> {
             body: body.into_bytes(),
         };
         let what = "OAuth2 token request";
-        let r = self
-            .send_paced(&req)
-            .map_err(|e| transport_error(&url, what, &e))?;
+        let mut attempt = 1;
+        let r = loop {
+            let outcome = self.send_paced(&req);
+            let again = match &outcome {
+                Ok(r) => r.status == 429 || r.status >= 500,
+                Err(e) => e.retryable(),
+            };
+            if !again || attempt >= self.attempts {
+                break outcome.map_err(|e| transport_error(&url, what, &e))?;
+            }
+            let retry_after = outcome.as_ref().ok().and_then(|r| r.header("retry-after"));
+            let delay = self.backoff(attempt, retry_after);
+            (self.note)(&format!(
+                "{what}: POST {url} did not succeed; retrying in {:.1}s (attempt {} of {})",
+                delay.as_secs_f64(),
+                attempt + 1,
+                self.attempts
+            ));
+            (self.sleep)(delay);
+            self.retries += 1;
+            attempt += 1;
+        };
         if !(200..300).contains(&r.status) {
             return Err(ConnectorError::auth(
                 "oauth_refused",
@@ -435,12 +469,13 @@ pub fn transport_error(url: &Url, what: &str, e: &TransportError) -> ConnectorEr
         .retryable_off(),
         TransportError::Tls(m) => ConnectorError::network("tls_failed", format!("{what}: TLS with {host} failed: {m}")),
         TransportError::Connect(m) => ConnectorError::network("connect_failed", format!("{what}: cannot connect to {host}: {m}")),
-        TransportError::Timeout => ConnectorError::network("timeout", format!("{what}: GET {url} timed out; raise `timeout` if the API is slow")),
+        TransportError::Timeout => ConnectorError::network("timeout", format!("{what}: {url} timed out; raise `timeout` if the API is slow")),
         TransportError::TooLarge(max) => ConnectorError::data(
             "response_too_large",
-            format!("{what}: GET {url} answered more than {max} bytes; raise `max_response_bytes` or ask for smaller pages"),
+            format!("{what}: {url} answered more than {max} bytes; raise `max_response_bytes` or ask for smaller pages"),
         ),
-        TransportError::Other(m) => ConnectorError::network("http_failed", format!("{what}: GET {url} failed: {m}")),
+        TransportError::Other(m) => ConnectorError::network("http_failed", format!("{what}: {url} failed: {m}")),
+        TransportError::Invalid(m) => ConnectorError::config("bad_request", format!("{what}: {url}: {m}")),
     }
 }
 
@@ -503,15 +538,16 @@ impl Transport for WasiHttp {
                 req.body.len().to_string().into_bytes(),
             ));
         }
-        let fields = Fields::from_list(&entries)
-            .map_err(|e| TransportError::Other(format!("bad header: {e:?}")))?;
+        let fields = Fields::from_list(&entries).map_err(|e| {
+            TransportError::Invalid(format!("a header is refused ({e:?}); check `headers`"))
+        })?;
         let out = OutgoingRequest::new(fields);
         let method = if req.method == "POST" {
             Method::Post
         } else {
             Method::Get
         };
-        let bad = |what: &str| TransportError::Other(format!("cannot set the request's {what}"));
+        let bad = |what: &str| TransportError::Invalid(format!("cannot set the request's {what}"));
         out.set_method(&method).map_err(|_| bad("method"))?;
         out.set_scheme(Some(if req.url.https {
             &Scheme::Https
@@ -749,6 +785,39 @@ mod tests {
         );
         c.get(&url("https://h/a?x=1"), "t").unwrap();
         assert_eq!(fake.sent.last().unwrap().url.query, "x=1&api_key=k%202");
+    }
+
+    #[test]
+    fn auth_replaces_a_configured_header_of_the_same_name() {
+        let mut fake = Fake::default();
+        fake.script.push_back(answer(200, "[]", &[]));
+        let mut c = client(
+            &mut fake,
+            serde_json::json!({"base_url": "https://h", "headers": {"Authorization": "old"}, "auth": {"type": "bearer", "token": "new"}}),
+        );
+        c.get(&url("https://h/a"), "t").unwrap();
+        let auth: Vec<&String> = fake.sent[0]
+            .headers
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(auth, vec!["Bearer new"]);
+    }
+
+    #[test]
+    fn a_token_endpoint_answering_503_is_retried() {
+        let mut fake = Fake::default();
+        fake.script.push_back(answer(503, "busy", &[]));
+        fake.script
+            .push_back(answer(200, r#"{"access_token":"a1"}"#, &[]));
+        fake.script.push_back(answer(200, "[]", &[]));
+        let mut c = client(
+            &mut fake,
+            serde_json::json!({"base_url": "https://h", "auth": {"type": "oauth2", "token_url": "/t", "client_id": "i", "client_secret": "s"}}),
+        );
+        c.get(&url("https://h/a"), "t").unwrap();
+        assert_eq!(fake.sent.len(), 3);
     }
 
     #[test]

@@ -36,9 +36,10 @@ struct Saved {
     cursor: CursorValue,
 }
 
-/// Records are turned into a batch once this many are waiting (or their
-/// JSON reaches a quarter of `max_batch_bytes`).
-const BATCH_RECORDS: usize = 50_000;
+/// Records are turned into a batch once this many are waiting, or their
+/// JSON reaches a quarter of `max_batch_bytes` or [`FLUSH_JSON_BYTES`].
+const BATCH_RECORDS: usize = 20_000;
+const FLUSH_JSON_BYTES: usize = 4 << 20;
 
 impl Source for RestSource {
     type Config = Config;
@@ -248,7 +249,11 @@ impl RestSource {
         let mut pending: Vec<Value> = Vec::new();
         let mut pending_bytes = 0usize;
         let mut first_page = 0u64;
-        let flush_at = usize::try_from(out.max_batch_bytes() / 4).unwrap_or(usize::MAX);
+        // Parsed JSON takes several times its text's size: keep what waits
+        // for a batch small whatever max_batch_bytes allows.
+        let flush_at = usize::try_from(out.max_batch_bytes() / 4)
+            .unwrap_or(usize::MAX)
+            .min(FLUSH_JSON_BYTES);
         let flush = |pending: &mut Vec<Value>, first_page: u64, out: &mut Emitter| -> Result<()> {
             if pending.is_empty() {
                 return Ok(());

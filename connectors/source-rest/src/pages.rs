@@ -31,6 +31,16 @@ fn param_text(v: &Value) -> String {
     }
 }
 
+/// A has-more flag: `true`, `"true"`, a non-zero number.
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => *b,
+        Value::String(s) => s.eq_ignore_ascii_case("true") || s == "1",
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        _ => false,
+    }
+}
+
 fn path(p: &str) -> Result<JsonPath> {
     JsonPath::parse(p).map_err(|e| ConnectorError::config("invalid_config", e))
 }
@@ -169,10 +179,15 @@ pub fn walk<T: Transport>(
                 ..
             } => {
                 let total = number_or(total_pages_path)?.and_then(|v| v.as_u64());
-                let more = number_or(has_more_path)?.map(|v| v.as_bool().unwrap_or(false));
+                let more = number_or(has_more_path)?.map(|v| truthy(&v));
+                let first = match &stream.pagination {
+                    Pagination::Page { start, .. } => *start,
+                    _ => 1,
+                };
+                let pages_read = page_number.saturating_sub(first) + 1;
                 let done = n == 0
                     || more == Some(false)
-                    || total.is_some_and(|t| page_number >= t)
+                    || total.is_some_and(|t| pages_read >= t)
                     || page_size.is_some_and(|s| n < s);
                 (!done).then(|| {
                     page_number += 1;

@@ -183,7 +183,9 @@ impl Layout {
                     Value::Bool(_) => Kind::Boolean,
                     Value::Number(n) if n.is_i64() || n.is_u64() => Kind::Int64,
                     Value::Number(_) => Kind::Float64,
-                    Value::String(s) if parse_timestamp(s).is_some() && s.contains('T') => {
+                    Value::String(s)
+                        if parse_timestamp(s).is_some() && s.contains(['T', 't', ' ']) =>
+                    {
                         Kind::Timestamp
                     }
                     Value::String(_) => Kind::Utf8,

@@ -200,8 +200,15 @@ impl Policy {
                 let mut body = std::mem::replace(request.body_mut(), empty_body());
                 while let Some(Ok(_)) = body.frame().await {}
                 self.denied.fetch_add(1, Ordering::Relaxed);
+                // Without the query: it may carry an API key.
+                let shown = format!(
+                    "{}://{}{}",
+                    uri.scheme_str().unwrap_or("?"),
+                    uri.authority().map(|a| a.as_str()).unwrap_or(""),
+                    uri.path()
+                );
                 tracing::warn!(
-                    url = %uri,
+                    url = %shown,
                     reason = match why {
                         Refusal::NoHost => "the URL names no host",
                         Refusal::NotGranted => "host and port are not granted",
