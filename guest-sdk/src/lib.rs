@@ -133,6 +133,7 @@ pub mod error;
 mod frames;
 pub mod ipc;
 pub mod log;
+pub mod metadata;
 pub mod metrics;
 pub mod progress;
 pub mod sizing;

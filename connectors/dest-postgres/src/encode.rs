@@ -33,7 +33,9 @@ pub fn column_type(field: &Field, exists: impl Fn(&str) -> bool) -> String {
     }
     // JSON text from sources without a database type of their own
     // (source-rest's `Json` columns).
-    if field.metadata().contains_key("rapidbyte.json")
+    if field
+        .metadata()
+        .contains_key(rapidbyte_guest_sdk::metadata::JSON)
         && matches!(field.data_type(), DataType::Utf8 | DataType::LargeUtf8)
     {
         return "jsonb".into();
@@ -366,8 +368,10 @@ mod tests {
 
     #[test]
     fn json_marked_text_becomes_jsonb() {
-        let meta =
-            std::collections::HashMap::from([("rapidbyte.json".to_string(), "true".to_string())]);
+        let meta = std::collections::HashMap::from([(
+            rapidbyte_guest_sdk::metadata::JSON.to_string(),
+            "true".to_string(),
+        )]);
         let json = Field::new("user", DataType::Utf8, true).with_metadata(meta);
         assert_eq!(column_type(&json, |_| true), "jsonb");
         assert_eq!(

@@ -13,9 +13,6 @@ use pg_common::tokio_postgres::Client;
 use rapidbyte_guest_sdk::{log, Result};
 use serde::Deserialize;
 
-/// The metadata key.
-pub const TYPE_DEFS_METADATA: &str = "rapidbyte.pg_type_defs";
-
 /// One definition.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -123,7 +120,7 @@ pub async fn create_missing(
 ) -> Result<()> {
     let mut done: Vec<String> = Vec::new();
     for f in schema.fields() {
-        let Some(text) = f.metadata().get(TYPE_DEFS_METADATA) else {
+        let Some(text) = f.metadata().get(pg_common::TYPE_DEFS_METADATA) else {
             continue;
         };
         let defs: Vec<TypeDef> = match serde_json::from_str(text) {

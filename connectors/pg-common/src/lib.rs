@@ -113,6 +113,12 @@ pub fn port<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<u16, D::Erro
     }
 }
 
+/// The field metadata key under which source-postgres sends how to create
+/// a column's user-defined types (a JSON array, bases first: enums with
+/// their labels, domains with base, NOT NULL and CHECKs), and under which
+/// dest-postgres looks for them.
+pub const TYPE_DEFS_METADATA: &str = "rapidbyte.pg_type_defs";
+
 /// A quoted identifier.
 pub fn ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))

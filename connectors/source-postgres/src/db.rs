@@ -50,7 +50,7 @@ impl Table {
                     match &c.type_defs {
                         Some(defs) => {
                             let mut meta = f.metadata().clone();
-                            meta.insert(types::TYPE_DEFS_METADATA.to_string(), defs.clone());
+                            meta.insert(pg_common::TYPE_DEFS_METADATA.to_string(), defs.clone());
                             f.with_metadata(meta)
                         }
                         None => f,
@@ -299,32 +299,26 @@ fn type_defs<'a>(
         let category: String = t.get(6);
         Ok(match kind.as_str() {
             "e" => {
-                let labels: Vec<String> = client
-                    .query(
-                        "SELECT enumlabel::text FROM pg_catalog.pg_enum WHERE enumtypid = $1 ORDER BY enumsortorder",
-                        &[&oid],
-                    )
-                    .await
-                    .map_err(|e| error(&e, what))?
-                    .iter()
-                    .map(|r| r.get(0))
-                    .collect();
+                let labels = texts(
+                    client,
+                    "SELECT enumlabel::text FROM pg_catalog.pg_enum WHERE enumtypid = $1 ORDER BY enumsortorder",
+                    oid,
+                    what,
+                )
+                .await?;
                 vec![serde_json::json!({"kind": "enum", "name": name, "labels": labels})]
             }
             "d" => {
                 let base: u32 = t.get(2);
                 let mut defs = type_defs(client, base, depth + 1).await?;
-                let checks: Vec<String> = client
-                    .query(
-                        "SELECT pg_get_constraintdef(oid) FROM pg_catalog.pg_constraint \
-                         WHERE contypid = $1 AND contype = 'c' ORDER BY conname",
-                        &[&oid],
-                    )
-                    .await
-                    .map_err(|e| error(&e, what))?
-                    .iter()
-                    .map(|r| r.get(0))
-                    .collect();
+                let checks = texts(
+                    client,
+                    "SELECT pg_get_constraintdef(oid) FROM pg_catalog.pg_constraint \
+                     WHERE contypid = $1 AND contype = 'c' ORDER BY conname",
+                    oid,
+                    what,
+                )
+                .await?;
                 defs.push(serde_json::json!({
                     "kind": "domain",
                     "name": name,
@@ -338,4 +332,15 @@ fn type_defs<'a>(
             _ => Vec::new(),
         })
     })
+}
+
+/// The one text column of `sql`'s rows, for type `oid`.
+async fn texts(client: &Client, sql: &str, oid: u32, what: &str) -> Result<Vec<String>> {
+    Ok(client
+        .query(sql, &[&oid])
+        .await
+        .map_err(|e| error(&e, what))?
+        .iter()
+        .map(|r| r.get(0))
+        .collect())
 }

@@ -96,10 +96,6 @@ impl Kind {
     }
 }
 
-/// The field metadata key holding how to create a column's user-defined
-/// types (see `db::type_defs`), for destinations that can.
-pub const TYPE_DEFS_METADATA: &str = "rapidbyte.pg_type_defs";
-
 /// An Arrow field for a column, keeping the PostgreSQL type in the field
 /// metadata (`rapidbyte.pg_type`) for destinations that can use it.
 pub fn field(name: &str, kind: Kind, pg_type: &str, nullable: bool) -> Field {

@@ -161,11 +161,11 @@ impl<T: Transport> Client<T> {
         let mut attempt = 1;
         loop {
             let req = self.authorized(url)?;
-            let outcome = self.send_paced(&req);
+            let outcome = match self.send_paced(&req) {
+                Ok(r) if (200..300).contains(&r.status) => return Ok(r),
+                other => other,
+            };
             let delay = match &outcome {
-                Ok(r) if (200..300).contains(&r.status) => {
-                    return outcome.map_err(|_| unreachable_err())
-                }
                 Ok(r) if r.status == 401 && self.is_oauth() && !refreshed => {
                     // The token may have been revoked or expired early.
                     refreshed = true;
@@ -197,16 +197,21 @@ impl<T: Transport> Client<T> {
                 Ok(r) => format!("answered {}", r.status),
                 Err(e) => format!("failed ({e:?})"),
             };
-            (self.note)(&format!(
-                "{what}: GET {url} {why}; retrying in {:.1}s (attempt {} of {})",
-                delay.as_secs_f64(),
-                attempt + 1,
-                self.attempts
-            ));
-            (self.sleep)(delay);
-            self.retries += 1;
+            self.pause_before_retry(&format!("{what}: GET {url} {why}"), attempt, delay);
             attempt += 1;
         }
+    }
+
+    /// Logs why request `attempt` is retried and waits `delay`.
+    fn pause_before_retry(&mut self, why: &str, attempt: u32, delay: Duration) {
+        (self.note)(&format!(
+            "{why}; retrying in {:.1}s (attempt {} of {})",
+            delay.as_secs_f64(),
+            attempt + 1,
+            self.attempts
+        ));
+        (self.sleep)(delay);
+        self.retries += 1;
     }
 
     fn is_oauth(&self) -> bool {
@@ -357,14 +362,11 @@ impl<T: Transport> Client<T> {
             }
             let retry_after = outcome.as_ref().ok().and_then(|r| r.header("retry-after"));
             let delay = self.backoff(attempt, retry_after);
-            (self.note)(&format!(
-                "{what}: POST {url} did not succeed; retrying in {:.1}s (attempt {} of {})",
-                delay.as_secs_f64(),
-                attempt + 1,
-                self.attempts
-            ));
-            (self.sleep)(delay);
-            self.retries += 1;
+            self.pause_before_retry(
+                &format!("{what}: POST {url} did not succeed"),
+                attempt,
+                delay,
+            );
             attempt += 1;
         };
         if !(200..300).contains(&r.status) {
@@ -429,10 +431,6 @@ impl<T: Transport> Client<T> {
             _ => ConnectorError::config("http_status", text),
         }
     }
-}
-
-fn unreachable_err() -> ConnectorError {
-    ConnectorError::internal("internal", "unexpected state")
 }
 
 fn reason(status: u16) -> &'static str {

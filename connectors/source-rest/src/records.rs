@@ -23,7 +23,7 @@ use serde_json::Value;
 use crate::jsonpath::JsonPath;
 
 /// The field metadata key that marks a column holding JSON text.
-pub const JSON_METADATA: &str = "rapidbyte.json";
+pub use rapidbyte_guest_sdk::metadata::JSON as JSON_METADATA;
 
 /// A column type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

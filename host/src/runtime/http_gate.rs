@@ -59,15 +59,13 @@ fn tls_config(grant: &HttpGrant) -> Result<Arc<rustls::ClientConfig>, String> {
     let mut roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };
-    if let Some(pem) = &grant.extra_roots {
-        for cert in parse_roots(pem, &grant.extra_roots_from)? {
-            roots.add(cert).map_err(|e| {
-                format!(
-                    "`{}`: a certificate in it is not usable as a CA: {e}",
-                    grant.extra_roots_from
-                )
-            })?;
-        }
+    for cert in grant.extra_roots.iter().cloned() {
+        roots.add(cert).map_err(|e| {
+            format!(
+                "`{}`: a certificate in it is not usable as a CA: {e}",
+                grant.extra_roots_from
+            )
+        })?;
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider)

@@ -41,9 +41,9 @@ pub struct Grant {
 pub struct HttpGrant {
     /// The endpoints requests may go to.
     pub hosts: Vec<HttpHost>,
-    /// Extra CA certificates (PEM) that HTTPS trusts besides the public
+    /// Extra CA certificates (DER) that HTTPS trusts besides the public
     /// web roots, from the config key the manifest's `ca_key` names.
-    pub extra_roots: Option<String>,
+    pub extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
     /// Where `extra_roots` came from, for messages (`source.config.ca_bundle`).
     pub extra_roots_from: String,
 }
@@ -229,8 +229,7 @@ pub fn grant(
             None | Some(serde_json::Value::Null) => {}
             Some(serde_json::Value::String(pem)) => {
                 let from = format!("{at}.{ca_key}");
-                super::http_gate::parse_roots(pem, &from)?;
-                out.http.extra_roots = Some(pem.clone());
+                out.http.extra_roots = super::http_gate::parse_roots(pem, &from)?;
                 out.http.extra_roots_from = from;
             }
             Some(other) => {
@@ -668,7 +667,7 @@ mod tests {
             dir.path(),
         )
         .unwrap();
-        assert!(g.http.extra_roots.is_none());
+        assert!(g.http.extra_roots.is_empty());
     }
 
     #[test]
