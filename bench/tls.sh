@@ -8,8 +8,9 @@
 #   bench/tls.sh            # RAPIDBYTE_BIN and RAPIDBYTE_CONNECTOR_PATH as for run.sh
 #
 # Turns `ssl = on` on in the harness's cluster (a self-signed certificate
-# in its data directory) and leaves it on; plaintext clients are not
-# affected. BENCH_ROUNDS (3). Prints medians and TLS / plain ratios.
+# in its data directory) for the run and turns it off again on exit: with
+# `ssl = on`, clients at the default `sslmode: prefer` (psql's and ours) use
+# TLS, which would skew every other harness run. BENCH_ROUNDS (3). Prints medians and TLS / plain ratios.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 shared=${BENCH_SHARED:-$root/../shared/bench}
@@ -27,6 +28,10 @@ if [ ! -f "$data/server.crt" ]; then
   chown "$BENCH_PG_OSUSER" "$data/server.key" "$data/server.crt"
   chmod 600 "$data/server.key"
 fi
+ssl_off() {
+  psql -q -d postgres -c "ALTER SYSTEM RESET ssl" -c "SELECT pg_reload_conf()" >/dev/null || true
+}
+trap ssl_off EXIT
 psql -q -d postgres -c "ALTER SYSTEM SET ssl = on" -c "SELECT pg_reload_conf()" >/dev/null
 sleep 1
 psql -d "host=127.0.0.1 port=$BENCH_PGPORT dbname=postgres user=postgres sslmode=require" \
