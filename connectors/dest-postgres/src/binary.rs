@@ -4,12 +4,15 @@
 //! column in the database, so binary data always matches what the server
 //! expects; anything else loads through the text format.
 
+use std::borrow::Cow;
+
 use arrow_array::cast::AsArray;
 use arrow_array::types::{
-    Date32Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type,
-    TimestampMicrosecondType, UInt16Type, UInt32Type, UInt8Type,
+    ArrowPrimitiveType, Date32Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type,
+    Int8Type, TimestampMicrosecondType, UInt16Type, UInt32Type, UInt8Type,
 };
-use arrow_array::{Array, RecordBatch};
+use arrow_array::{Array, BooleanArray, RecordBatch, StringArray};
+use arrow_buffer::NullBuffer;
 use arrow_schema::{DataType, TimeUnit};
 use pg_common::{PG_EPOCH_DAYS, PG_EPOCH_MICROS};
 use rapidbyte_guest_sdk::{ConnectorError, Result};
@@ -133,21 +136,18 @@ pub fn trailer(out: &mut Vec<u8>) {
     out.extend_from_slice(&(-1i16).to_be_bytes());
 }
 
-fn int(col: &dyn Array, row: usize) -> i64 {
-    match col.data_type() {
-        DataType::Int8 => i64::from(col.as_primitive::<Int8Type>().value(row)),
-        DataType::Int16 => i64::from(col.as_primitive::<Int16Type>().value(row)),
-        DataType::Int32 => i64::from(col.as_primitive::<Int32Type>().value(row)),
-        DataType::UInt8 => i64::from(col.as_primitive::<UInt8Type>().value(row)),
-        DataType::UInt16 => i64::from(col.as_primitive::<UInt16Type>().value(row)),
-        DataType::UInt32 => i64::from(col.as_primitive::<UInt32Type>().value(row)),
-        _ => col.as_primitive::<Int64Type>().value(row),
-    }
-}
-
 fn field(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
     out.extend_from_slice(bytes);
+}
+
+/// A fixed-width value with its length word, in one copy.
+#[inline]
+fn fixed<const N: usize, const M: usize>(out: &mut Vec<u8>, value: [u8; N]) {
+    let mut word = [0u8; M];
+    word[..4].copy_from_slice(&(N as i32).to_be_bytes());
+    word[4..].copy_from_slice(&value);
+    out.extend_from_slice(&word);
 }
 
 fn bad(column: &str, what: &str, value: &str) -> ConnectorError {
@@ -157,87 +157,202 @@ fn bad(column: &str, what: &str, value: &str) -> ConnectorError {
     )
 }
 
+/// A column's values, downcast once per batch. Integers narrower than
+/// the wire are widened per batch (sources other than PostgreSQL).
+enum Values<'a> {
+    Bool(&'a BooleanArray),
+    I16(Cow<'a, [i16]>),
+    I32(Cow<'a, [i32]>),
+    I64(Cow<'a, [i64]>),
+    F32(&'a [f32]),
+    F64(Cow<'a, [f64]>),
+    /// Text and bytea: the bytes as they are.
+    Bytes(&'a [i32], &'a [u8]),
+    /// jsonb: version 1, then the JSON text.
+    Jsonb(&'a [i32], &'a [u8]),
+    /// Text parsed into another binary form (`Wire::Uuid`, `Numeric`,
+    /// `Array`).
+    Text(&'a StringArray, Wire),
+    Date(&'a [i32]),
+    Timestamp(&'a [i64]),
+}
+
+/// A column of the batch being encoded.
+struct Column<'a> {
+    name: &'a str,
+    nulls: Option<&'a NullBuffer>,
+    values: Values<'a>,
+}
+
+fn widen<T, U>(col: &dyn Array) -> Cow<'static, [U]>
+where
+    T: ArrowPrimitiveType,
+    T::Native: Into<U>,
+    U: Clone,
+{
+    Cow::Owned(
+        col.as_primitive::<T>()
+            .values()
+            .iter()
+            .map(|v| (*v).into())
+            .collect(),
+    )
+}
+
+fn prepare<'a>(batch: &'a RecordBatch, wires: &[Wire]) -> Result<Vec<Column<'a>>> {
+    let schema = batch.schema_ref();
+    batch
+        .columns()
+        .iter()
+        .zip(wires)
+        .zip(schema.fields())
+        .map(|((col, wire), field)| {
+            let col = col.as_ref();
+            let values = match wire {
+                Wire::Bool => Values::Bool(col.as_boolean()),
+                Wire::Int2 => Values::I16(match col.data_type() {
+                    DataType::Int16 => Cow::Borrowed(col.as_primitive::<Int16Type>().values()),
+                    DataType::Int8 => widen::<Int8Type, i16>(col),
+                    _ => widen::<UInt8Type, i16>(col),
+                }),
+                Wire::Int4 => Values::I32(match col.data_type() {
+                    DataType::Int32 => Cow::Borrowed(col.as_primitive::<Int32Type>().values()),
+                    DataType::Int16 => widen::<Int16Type, i32>(col),
+                    DataType::UInt16 => widen::<UInt16Type, i32>(col),
+                    DataType::Int8 => widen::<Int8Type, i32>(col),
+                    _ => widen::<UInt8Type, i32>(col),
+                }),
+                Wire::Int8 => Values::I64(match col.data_type() {
+                    DataType::Int64 => Cow::Borrowed(col.as_primitive::<Int64Type>().values()),
+                    DataType::Int32 => widen::<Int32Type, i64>(col),
+                    DataType::UInt32 => widen::<UInt32Type, i64>(col),
+                    DataType::Int16 => widen::<Int16Type, i64>(col),
+                    DataType::UInt16 => widen::<UInt16Type, i64>(col),
+                    DataType::Int8 => widen::<Int8Type, i64>(col),
+                    _ => widen::<UInt8Type, i64>(col),
+                }),
+                Wire::Float4 => Values::F32(col.as_primitive::<Float32Type>().values()),
+                Wire::Float8 => Values::F64(match col.data_type() {
+                    DataType::Float32 => widen::<Float32Type, f64>(col),
+                    _ => Cow::Borrowed(col.as_primitive::<Float64Type>().values()),
+                }),
+                Wire::Text => {
+                    let a = col.as_string::<i32>();
+                    Values::Bytes(a.value_offsets(), a.value_data())
+                }
+                Wire::Bytea => {
+                    let a = col.as_binary::<i32>();
+                    Values::Bytes(a.value_offsets(), a.value_data())
+                }
+                Wire::Jsonb => {
+                    let a = col.as_string::<i32>();
+                    Values::Jsonb(a.value_offsets(), a.value_data())
+                }
+                Wire::Uuid | Wire::Numeric | Wire::Array { .. } => {
+                    Values::Text(col.as_string::<i32>(), *wire)
+                }
+                Wire::Date => Values::Date(col.as_primitive::<Date32Type>().values()),
+                Wire::Timestamp => {
+                    Values::Timestamp(col.as_primitive::<TimestampMicrosecondType>().values())
+                }
+            };
+            Ok(Column {
+                name: field.name(),
+                nulls: col.nulls(),
+                values,
+            })
+        })
+        .collect()
+}
 /// Appends the rows of `batch`; `wires[i]` is column i's binary form.
 pub fn encode_batch(batch: &RecordBatch, wires: &[Wire], out: &mut Vec<u8>) -> Result<()> {
-    let schema = batch.schema();
-    let count = (batch.num_columns() as i16).to_be_bytes();
-    for row in 0..batch.num_rows() {
+    let columns = prepare(batch, wires)?;
+    let rows = batch.num_rows();
+    // Row and field headers plus every value buffer: at least what the
+    // rows take, mostly.
+    let data: usize = batch
+        .columns()
+        .iter()
+        .map(|c| c.get_buffer_memory_size())
+        .sum();
+    out.reserve(rows * (2 + 4 * columns.len()) + data);
+    let count = (columns.len() as i16).to_be_bytes();
+    for row in 0..rows {
         out.extend_from_slice(&count);
-        for (i, (col, wire)) in batch.columns().iter().zip(wires).enumerate() {
-            if col.is_null(row) {
+        for col in &columns {
+            if col.nulls.is_some_and(|n| n.is_null(row)) {
                 out.extend_from_slice(&(-1i32).to_be_bytes());
                 continue;
             }
-            let name = schema.field(i).name();
-            match wire {
-                Wire::Bool => field(out, &[u8::from(col.as_boolean().value(row))]),
-                Wire::Int2 => field(out, &(int(col, row) as i16).to_be_bytes()),
-                Wire::Int4 => field(out, &(int(col, row) as i32).to_be_bytes()),
-                Wire::Int8 => field(out, &int(col, row).to_be_bytes()),
-                Wire::Float4 => field(
-                    out,
-                    &col.as_primitive::<Float32Type>().value(row).to_be_bytes(),
-                ),
-                Wire::Float8 => {
-                    let v = match col.data_type() {
-                        DataType::Float32 => {
-                            f64::from(col.as_primitive::<Float32Type>().value(row))
-                        }
-                        _ => col.as_primitive::<Float64Type>().value(row),
-                    };
-                    field(out, &v.to_be_bytes())
-                }
-                Wire::Text => field(out, col.as_string::<i32>().value(row).as_bytes()),
-                Wire::Jsonb => {
-                    let text = col.as_string::<i32>().value(row).as_bytes();
+            match &col.values {
+                Values::Bool(a) => fixed::<1, 5>(out, [u8::from(a.value(row))]),
+                Values::I16(v) => fixed::<2, 6>(out, v[row].to_be_bytes()),
+                Values::I32(v) => fixed::<4, 8>(out, v[row].to_be_bytes()),
+                Values::I64(v) => fixed::<8, 12>(out, v[row].to_be_bytes()),
+                Values::F32(v) => fixed::<4, 8>(out, v[row].to_be_bytes()),
+                Values::F64(v) => fixed::<8, 12>(out, v[row].to_be_bytes()),
+                Values::Bytes(offsets, data) => field(out, slot(offsets, data, row)?),
+                Values::Jsonb(offsets, data) => {
+                    let text = slot(offsets, data, row)?;
                     out.extend_from_slice(&(text.len() as i32 + 1).to_be_bytes());
                     out.push(1);
                     out.extend_from_slice(text);
                 }
-                Wire::Uuid => {
-                    let text = col.as_string::<i32>().value(row);
-                    let bytes = uuid(text).ok_or_else(|| bad(name, "uuid", text))?;
-                    field(out, &bytes)
-                }
-                Wire::Numeric => {
-                    let text = col.as_string::<i32>().value(row);
-                    let at = out.len();
-                    out.extend_from_slice(&[0; 4]);
-                    numeric(text, out).ok_or_else(|| bad(name, "numeric", text))?;
-                    let len = (out.len() - at - 4) as i32;
-                    out[at..at + 4].copy_from_slice(&len.to_be_bytes());
-                }
-                Wire::Bytea => field(out, col.as_binary::<i32>().value(row)),
-                Wire::Array { elem_oid, elem } => {
-                    let text = col.as_string::<i32>().value(row);
-                    let at = out.len();
-                    out.extend_from_slice(&[0; 4]);
-                    array(text, *elem_oid, *elem, out)
-                        .ok_or_else(|| bad(name, "array literal", text))?;
-                    let len = (out.len() - at - 4) as i32;
-                    out[at..at + 4].copy_from_slice(&len.to_be_bytes());
-                }
-                Wire::Date => {
-                    let days = col.as_primitive::<Date32Type>().value(row);
-                    let pg = match days {
-                        i32::MAX | i32::MIN => days,
+                Values::Text(a, wire) => text_value(a.value(row), *wire, col.name, out)?,
+                Values::Date(v) => {
+                    let pg = match v[row] {
+                        d @ (i32::MAX | i32::MIN) => d,
                         d => d - PG_EPOCH_DAYS,
                     };
-                    field(out, &pg.to_be_bytes())
+                    fixed::<4, 8>(out, pg.to_be_bytes())
                 }
-                Wire::Timestamp => {
-                    let micros = col.as_primitive::<TimestampMicrosecondType>().value(row);
-                    let pg = match micros {
-                        i64::MAX | i64::MIN => micros,
+                Values::Timestamp(v) => {
+                    let pg = match v[row] {
+                        m @ (i64::MAX | i64::MIN) => m,
                         m => m - PG_EPOCH_MICROS,
                     };
-                    field(out, &pg.to_be_bytes())
+                    fixed::<8, 12>(out, pg.to_be_bytes())
                 }
             }
         }
     }
     Ok(())
 }
+
+/// Value `row` of a variable-width column.
+#[inline]
+fn slot<'a>(offsets: &[i32], data: &'a [u8], row: usize) -> Result<&'a [u8]> {
+    let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
+    data.get(start..end)
+        .ok_or_else(|| ConnectorError::data("bad_value", "offsets past the data"))
+}
+
+/// A text value sent in another binary form.
+fn text_value(text: &str, wire: Wire, name: &str, out: &mut Vec<u8>) -> Result<()> {
+    match wire {
+        Wire::Uuid => {
+            let bytes = uuid(text).ok_or_else(|| bad(name, "uuid", text))?;
+            fixed::<16, 20>(out, bytes)
+        }
+        Wire::Numeric => {
+            let at = out.len();
+            out.extend_from_slice(&[0; 4]);
+            numeric(text, out).ok_or_else(|| bad(name, "numeric", text))?;
+            let len = (out.len() - at - 4) as i32;
+            out[at..at + 4].copy_from_slice(&len.to_be_bytes());
+        }
+        Wire::Array { elem_oid, elem } => {
+            let at = out.len();
+            out.extend_from_slice(&[0; 4]);
+            array(text, elem_oid, elem, out).ok_or_else(|| bad(name, "array literal", text))?;
+            let len = (out.len() - at - 4) as i32;
+            out[at..at + 4].copy_from_slice(&len.to_be_bytes());
+        }
+        _ => field(out, text.as_bytes()),
+    }
+    Ok(())
+}
+
 
 /// A parsed array literal: dimensions (size, lower bound) and elements in
 /// row-major order (`None` for NULL).
@@ -433,10 +548,32 @@ fn array(text: &str, elem_oid: u32, elem: Elem, out: &mut Vec<u8>) -> Option<()>
     Some(())
 }
 
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
 /// The 16 bytes of a uuid in text form (hyphens anywhere, any case, as
 /// PostgreSQL's own canonical output has them).
 fn uuid(text: &str) -> Option<[u8; 16]> {
+    let b = text.as_bytes();
     let mut out = [0u8; 16];
+    // The canonical 8-4-4-4-12 form, without iterators.
+    if b.len() == 36 && [8, 13, 18, 23].iter().all(|i| b[*i] == b'-') {
+        let mut at = 0;
+        for byte in &mut out {
+            if matches!(at, 8 | 13 | 18 | 23) {
+                at += 1;
+            }
+            *byte = hex(b[at])? << 4 | hex(b[at + 1])?;
+            at += 2;
+        }
+        return Some(out);
+    }
     let mut nibbles = text
         .bytes()
         .filter(|b| *b != b'-')
@@ -492,10 +629,19 @@ fn numeric(text: &str, out: &mut Vec<u8>) -> Option<()> {
     // the right, the fraction from the left.
     let lead = (4 - int_part.len() % 4) % 4;
     let int_groups = (int_part.len() + lead) / 4;
-    let mut digits: Vec<i16> = Vec::with_capacity(int_groups + frac_part.len() / 4 + 1);
+    // On the stack for the usual sizes (up to 256 decimal digits).
+    let groups = int_groups + frac_part.len().div_ceil(4);
+    let mut stack = [0i16; 64];
+    let mut heap = Vec::new();
+    let digits: &mut [i16] = if groups <= stack.len() {
+        &mut stack[..groups]
+    } else {
+        heap.resize(groups, 0);
+        &mut heap
+    };
     let padded =
         |s: &str, i: usize| -> i16 { s.as_bytes().get(i).map_or(0, |b| i16::from(*b - b'0')) };
-    for g in 0..int_groups {
+    for (g, slot) in digits[..int_groups].iter_mut().enumerate() {
         let mut v = 0i16;
         for k in 0..4 {
             let pos = (g * 4 + k) as isize - lead as isize;
@@ -506,14 +652,14 @@ fn numeric(text: &str, out: &mut Vec<u8>) -> Option<()> {
                     padded(int_part, pos as usize)
                 };
         }
-        digits.push(v);
+        *slot = v;
     }
-    for g in 0..frac_part.len().div_ceil(4) {
+    for (g, slot) in digits[int_groups..].iter_mut().enumerate() {
         let mut v = 0i16;
         for k in 0..4 {
             v = v * 10 + padded(frac_part, g * 4 + k);
         }
-        digits.push(v);
+        *slot = v;
     }
     let mut weight = int_groups as i32 - 1;
     // Drop leading and trailing zero groups.
@@ -540,7 +686,7 @@ fn numeric(text: &str, out: &mut Vec<u8>) -> Option<()> {
     };
     out.extend_from_slice(&sign.to_be_bytes());
     out.extend_from_slice(&u16::try_from(frac_part.len()).ok()?.to_be_bytes());
-    for d in digits {
+    for d in digits.iter() {
         out.extend_from_slice(&d.to_be_bytes());
     }
     Some(())
@@ -568,6 +714,10 @@ mod tests {
         assert_eq!(num("10000"), vec![1, 1, 0, 0, 1]);
         assert_eq!(num("1.25"), vec![2, 0, 0, 2, 1, 2500]);
         assert_eq!(num("NaN"), vec![0, 0, 0xC000u16 as i16, 0]);
+        // Longer than the stack buffer: 1 then 300 zeros, and 300 fraction digits.
+        assert_eq!(num(&format!("1{}", "0".repeat(300))), vec![1, 75, 0, 0, 1]);
+        let long = num(&format!("0.{}7", "0".repeat(299)));
+        assert_eq!(long, vec![1, -75, 0, 300, 7]);
         assert!(numeric("1e5", &mut Vec::new()).is_none());
         assert!(numeric("", &mut Vec::new()).is_none());
     }
@@ -632,5 +782,50 @@ mod tests {
         assert_eq!(u[15], 0xef);
         assert!(uuid("1234").is_none());
         assert!(uuid("12345678-9abc-def0-0123-456789abcdef00").is_none());
+        assert!(uuid("1234567g-9abc-def0-0123-456789abcdef").is_none());
+        assert_eq!(
+            uuid("123456789abcdef00123456789abcdef"),
+            uuid("12345678-9abc-def0-0123-456789abcdef")
+        );
+    }
+
+    #[test]
+    fn batches_encode_row_by_row_with_nulls_widening_and_slices() {
+        use arrow_array::{Int16Array, StringArray};
+        use arrow_schema::{Field, Schema};
+        use std::sync::Arc;
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("n", DataType::Int16, true),
+            Field::new("t", DataType::Utf8, true),
+            Field::new("j", DataType::Utf8, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int16Array::from(vec![Some(9), Some(1), None])),
+                Arc::new(StringArray::from(vec![Some("zz"), None, Some("é")])),
+                Arc::new(StringArray::from(vec![Some("0"), Some("{}"), Some("[]")])),
+            ],
+        )
+        .unwrap()
+        .slice(1, 2);
+        let mut out = Vec::new();
+        encode_batch(&batch, &[Wire::Int4, Wire::Text, Wire::Jsonb], &mut out).unwrap();
+        let mut want = Vec::new();
+        // Row 1: 1 as int4, NULL, jsonb {}.
+        want.extend_from_slice(&3i16.to_be_bytes());
+        want.extend_from_slice(&4i32.to_be_bytes());
+        want.extend_from_slice(&1i32.to_be_bytes());
+        want.extend_from_slice(&(-1i32).to_be_bytes());
+        want.extend_from_slice(&3i32.to_be_bytes());
+        want.extend_from_slice(b"\x01{}");
+        // Row 2: NULL, é, jsonb [].
+        want.extend_from_slice(&3i16.to_be_bytes());
+        want.extend_from_slice(&(-1i32).to_be_bytes());
+        want.extend_from_slice(&2i32.to_be_bytes());
+        want.extend_from_slice("é".as_bytes());
+        want.extend_from_slice(&3i32.to_be_bytes());
+        want.extend_from_slice(b"\x01[]");
+        assert_eq!(out, want);
     }
 }

@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use arrow_array::RecordBatch;
 use arrow_schema::SchemaRef;
-use bytes::{Buf, BytesMut};
 use rapidbyte_guest_sdk::{ConnectorError, Result};
 
 use crate::types::{ColumnBuilder, Kind};
@@ -17,7 +16,8 @@ const SIGNATURE: &[u8] = b"PGCOPY\n\xff\r\n\0";
 
 /// Turns COPY chunks into batches.
 pub struct CopyDecoder {
-    buf: BytesMut,
+    /// A partial row (or header) waiting for the rest of its bytes.
+    buf: Vec<u8>,
     header_done: bool,
     finished: bool,
     names: Vec<String>,
@@ -38,7 +38,7 @@ impl CopyDecoder {
     /// A decoder for columns of `kinds` (in `schema` order).
     pub fn new(schema: SchemaRef, kinds: &[Kind]) -> Self {
         CopyDecoder {
-            buf: BytesMut::new(),
+            buf: Vec::new(),
             header_done: false,
             finished: false,
             names: schema.fields().iter().map(|f| f.name().clone()).collect(),
@@ -59,8 +59,15 @@ impl CopyDecoder {
         self.rows
     }
 
-    /// Adds a chunk and decodes every complete row in the buffer.
+    /// Adds a chunk and decodes every complete row. PostgreSQL sends one
+    /// row per message, so a chunk usually holds whole rows: they are
+    /// decoded where they are, and only a partial row's bytes are kept.
     pub fn feed(&mut self, chunk: &[u8]) -> Result<()> {
+        if self.header_done && self.buf.is_empty() {
+            let used = self.decode_rows(chunk)?;
+            self.buf.extend_from_slice(&chunk[used..]);
+            return Ok(());
+        }
         self.buf.extend_from_slice(chunk);
         if !self.header_done {
             if self.buf.len() < SIGNATURE.len() + 8 {
@@ -74,24 +81,39 @@ impl CopyDecoder {
                     .try_into()
                     .map_err(|_| corrupt("header"))?,
             ) as usize;
-            if self.buf.len() < SIGNATURE.len() + 8 + ext {
+            let Some(start) = (SIGNATURE.len() + 8).checked_add(ext) else {
+                return Err(corrupt("header extension length"));
+            };
+            if self.buf.len() < start {
                 return Ok(());
             }
-            self.buf.advance(SIGNATURE.len() + 8 + ext);
+            self.buf.drain(..start);
             self.header_done = true;
         }
-        while !self.finished {
-            let Some(len) = self.complete_row_len()? else {
-                break;
-            };
-            self.decode_row(len)?;
-        }
+        let buf = std::mem::take(&mut self.buf);
+        let used = self.decode_rows(&buf);
+        self.buf = buf;
+        self.buf.drain(..used?);
         Ok(())
     }
 
-    /// The byte length of the next row if it is fully buffered.
-    fn complete_row_len(&self) -> Result<Option<usize>> {
-        let b = &self.buf[..];
+    /// Decodes the complete rows at the start of `data`; returns the bytes
+    /// they took.
+    fn decode_rows(&mut self, data: &[u8]) -> Result<usize> {
+        let mut at = 0;
+        while !self.finished {
+            let rest = &data[at..];
+            let Some(len) = self.complete_row_len(rest)? else {
+                break;
+            };
+            self.decode_row(&rest[..len])?;
+            at += len;
+        }
+        Ok(at)
+    }
+
+    /// The byte length of the row at the start of `b` if it is complete.
+    fn complete_row_len(&self, b: &[u8]) -> Result<Option<usize>> {
         if b.len() < 2 {
             return Ok(None);
         }
@@ -107,10 +129,10 @@ impl CopyDecoder {
         }
         let mut pos = 2;
         for _ in 0..count {
-            if b.len() < pos + 4 {
+            let Some(word) = b.get(pos..pos + 4) else {
                 return Ok(None);
-            }
-            let len = i32::from_be_bytes([b[pos], b[pos + 1], b[pos + 2], b[pos + 3]]);
+            };
+            let len = i32::from_be_bytes([word[0], word[1], word[2], word[3]]);
             pos += 4;
             if len > 0 {
                 pos += len as usize;
@@ -122,8 +144,8 @@ impl CopyDecoder {
         Ok(Some(pos))
     }
 
-    fn decode_row(&mut self, len: usize) -> Result<()> {
-        let row = self.buf.split_to(len);
+    /// Decodes one complete row (`complete_row_len` checked its bounds).
+    fn decode_row(&mut self, row: &[u8]) -> Result<()> {
         if i16::from_be_bytes([row[0], row[1]]) == -1 {
             self.finished = true;
             return Ok(());
@@ -152,10 +174,89 @@ impl CopyDecoder {
 
     /// The rows decoded so far as one batch (the decoder starts a new one).
     pub fn take_batch(&mut self) -> Result<RecordBatch> {
-        let columns = self.builders.iter_mut().map(|b| b.finish()).collect();
+        let columns = self
+            .builders
+            .iter_mut()
+            .zip(&self.names)
+            .map(|(b, name)| b.finish(name))
+            .collect::<Result<Vec<_>>>()?;
         self.rows = 0;
         self.bytes = 0;
         RecordBatch::try_new(Arc::clone(&self.schema), columns)
             .map_err(|e| ConnectorError::internal("arrow", e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::Int32Type;
+    use arrow_schema::{DataType, Field, Schema};
+
+    fn stream() -> Vec<u8> {
+        let mut s = SIGNATURE.to_vec();
+        s.extend_from_slice(&0i32.to_be_bytes());
+        s.extend_from_slice(&3i32.to_be_bytes());
+        s.extend_from_slice(b"ext");
+        for (n, t) in [(Some(7), Some("a")), (None, Some("héllo")), (Some(-1), None)] {
+            s.extend_from_slice(&2i16.to_be_bytes());
+            match n {
+                Some(n) => {
+                    s.extend_from_slice(&4i32.to_be_bytes());
+                    s.extend_from_slice(&i32::to_be_bytes(n));
+                }
+                None => s.extend_from_slice(&(-1i32).to_be_bytes()),
+            }
+            match t {
+                Some(t) => {
+                    s.extend_from_slice(&(t.len() as i32).to_be_bytes());
+                    s.extend_from_slice(t.as_bytes());
+                }
+                None => s.extend_from_slice(&(-1i32).to_be_bytes()),
+            }
+        }
+        s.extend_from_slice(&(-1i16).to_be_bytes());
+        s
+    }
+
+    fn decoder() -> CopyDecoder {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("n", DataType::Int32, true),
+            Field::new("t", DataType::Utf8, true),
+        ]));
+        CopyDecoder::new(schema, &[Kind::Int4, Kind::Text])
+    }
+
+    #[test]
+    fn rows_decode_whatever_the_chunking() {
+        let s = stream();
+        for size in [1, 2, 5, 13, 19, 20, 21, s.len()] {
+            let mut d = decoder();
+            for chunk in s.chunks(size) {
+                d.feed(chunk).unwrap();
+            }
+            assert!(d.finished(), "chunks of {size}");
+            let batch = d.take_batch().unwrap();
+            let n = batch.column(0).as_primitive::<Int32Type>();
+            let t = batch.column(1).as_string::<i32>();
+            assert_eq!(n.iter().collect::<Vec<_>>(), [Some(7), None, Some(-1)]);
+            assert_eq!(t.iter().collect::<Vec<_>>(), [Some("a"), Some("héllo"), None]);
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_and_wrong_field_counts_are_errors() {
+        let mut s = stream();
+        let at = s.windows(5).position(|w| w == b"h\xc3\xa9ll").unwrap();
+        s[at + 1] = 0xff;
+        let mut d = decoder();
+        d.feed(&s).unwrap();
+        assert!(d.take_batch().is_err());
+
+        let mut s = stream();
+        let first_row = SIGNATURE.len() + 8 + 3;
+        s[first_row + 1] = 3;
+        assert!(decoder().feed(&s).is_err());
     }
 }

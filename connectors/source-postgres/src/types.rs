@@ -7,9 +7,10 @@ use std::sync::Arc;
 
 use arrow_array::builder::{
     BinaryBuilder, BooleanBuilder, Date32Builder, Float32Builder, Float64Builder, Int16Builder,
-    Int32Builder, Int64Builder, StringBuilder, TimestampMicrosecondBuilder,
+    Int32Builder, Int64Builder, TimestampMicrosecondBuilder,
 };
-use arrow_array::ArrayRef;
+use arrow_array::{ArrayRef, StringArray};
+use arrow_buffer::{Buffer, NullBuffer, OffsetBuffer, ScalarBuffer};
 use arrow_schema::{DataType, Field, TimeUnit};
 use pg_common::{PG_EPOCH_DAYS, PG_EPOCH_MICROS};
 use rapidbyte_guest_sdk::{ConnectorError, Result};
@@ -125,7 +126,69 @@ pub enum ColumnBuilder {
     /// Timestamp(µs)
     Timestamp(TimestampMicrosecondBuilder, Option<Arc<str>>),
     /// Utf8 (and how its bytes are turned into text)
-    Text(StringBuilder, Kind),
+    Text(TextBuilder, Kind),
+}
+
+/// Utf8 values gathered as bytes and offsets, checked as UTF-8 once per
+/// batch (when the array is built) instead of value by value. Buffers
+/// start each batch at the size the last one reached.
+#[derive(Default)]
+pub struct TextBuilder {
+    offsets: Vec<i32>,
+    data: Vec<u8>,
+    nulls: Vec<bool>,
+    any_null: bool,
+}
+
+/// The vector's contents, leaving an empty one with room for as many.
+fn take_sized<T>(v: &mut Vec<T>) -> Vec<T> {
+    let room = v.len();
+    std::mem::replace(v, Vec::with_capacity(room))
+}
+
+impl TextBuilder {
+    fn append(&mut self, bytes: &[u8]) {
+        if self.offsets.is_empty() {
+            self.offsets.push(0);
+        }
+        self.data.extend_from_slice(bytes);
+        self.offsets.push(self.data.len() as i32);
+        self.nulls.push(true);
+    }
+
+    fn append_null(&mut self) {
+        if self.offsets.is_empty() {
+            self.offsets.push(0);
+        }
+        self.offsets.push(self.data.len() as i32);
+        self.nulls.push(false);
+        self.any_null = true;
+    }
+
+    fn finish(&mut self, column: &str) -> Result<ArrayRef> {
+        if self.offsets.is_empty() {
+            self.offsets.push(0);
+        }
+        // A batch is flushed at a few MiB, far below i32 offsets' limit;
+        // check anyway rather than wrap.
+        if self.data.len() > i32::MAX as usize {
+            return Err(ConnectorError::data(
+                "value_too_large",
+                format!("column `{column}`: more than 2 GiB of text in one batch"),
+            ));
+        }
+        let offsets = take_sized(&mut self.offsets);
+        let data = take_sized(&mut self.data);
+        let valid = take_sized(&mut self.nulls);
+        let nulls = std::mem::take(&mut self.any_null).then(|| NullBuffer::from(valid));
+        let array = StringArray::try_new(
+            OffsetBuffer::new(ScalarBuffer::from(offsets)),
+            Buffer::from_vec(data),
+            nulls,
+        )
+        .map_err(|_| bad(column, "text (not UTF-8)"))?;
+        Ok(Arc::new(array))
+    }
 }
 
 fn bad(column: &str, what: &str) -> ConnectorError {
@@ -180,7 +243,7 @@ impl ColumnBuilder {
                 ColumnBuilder::Timestamp(TimestampMicrosecondBuilder::new(), Some("UTC".into()))
             }
             Kind::Text | Kind::Uuid | Kind::Jsonb | Kind::AsText => {
-                ColumnBuilder::Text(StringBuilder::new(), kind)
+                ColumnBuilder::Text(TextBuilder::default(), kind)
             }
         }
     }
@@ -237,23 +300,22 @@ impl ColumnBuilder {
                 });
             }
             ColumnBuilder::Text(b, kind) => match kind {
-                Kind::Uuid => {
-                    let text = uuid_text(&fixed(v, column, "uuid")?);
-                    b.append_value(std::str::from_utf8(&text).map_err(|_| bad(column, "uuid"))?);
-                }
-                Kind::Jsonb => {
-                    let text = v.get(1..).ok_or_else(|| bad(column, "jsonb"))?;
-                    b.append_value(std::str::from_utf8(text).map_err(|_| bad(column, "jsonb"))?);
-                }
-                _ => b.append_value(std::str::from_utf8(v).map_err(|_| bad(column, "text"))?),
+                Kind::Uuid => b.append(&uuid_text(&fixed(v, column, "uuid")?)),
+                // Version 1, then the JSON text.
+                Kind::Jsonb => match v.split_first() {
+                    Some((1, text)) => b.append(text),
+                    _ => return Err(bad(column, "jsonb")),
+                },
+                _ => b.append(v),
             },
         }
         Ok(())
     }
 
-    /// Finishes the current batch's array (the builder is reset).
-    pub fn finish(&mut self) -> ArrayRef {
-        match self {
+    /// Finishes the current batch's array (the builder is reset); fails
+    /// when a text column's bytes are not UTF-8.
+    pub fn finish(&mut self, column: &str) -> Result<ArrayRef> {
+        Ok(match self {
             ColumnBuilder::Bool(b) => Arc::new(b.finish()),
             ColumnBuilder::Int2(b) => Arc::new(b.finish()),
             ColumnBuilder::Int4(b) => Arc::new(b.finish()),
@@ -263,8 +325,8 @@ impl ColumnBuilder {
             ColumnBuilder::Bytea(b) => Arc::new(b.finish()),
             ColumnBuilder::Date(b) => Arc::new(b.finish()),
             ColumnBuilder::Timestamp(b, tz) => Arc::new(b.finish().with_timezone_opt(tz.clone())),
-            ColumnBuilder::Text(b, _) => Arc::new(b.finish()),
-        }
+            ColumnBuilder::Text(b, _) => b.finish(column)?,
+        })
     }
 }
 
