@@ -150,6 +150,8 @@ fn fixed<const N: usize, const M: usize>(out: &mut Vec<u8>, value: [u8; N]) {
     out.extend_from_slice(&word);
 }
 
+#[cold]
+#[inline(never)]
 fn bad(column: &str, what: &str, value: &str) -> ConnectorError {
     ConnectorError::data(
         "bad_value",
@@ -328,6 +330,7 @@ fn slot<'a>(offsets: &[i32], data: &'a [u8], row: usize) -> Result<&'a [u8]> {
 }
 
 /// A text value sent in another binary form.
+#[inline(never)]
 fn text_value(text: &str, wire: Wire, name: &str, out: &mut Vec<u8>) -> Result<()> {
     match wire {
         Wire::Uuid => {
@@ -509,7 +512,18 @@ fn parse_level<'a>(
 }
 
 /// Appends the binary array for the literal `text`.
+/// Appends the binary array for the literal `text`.
 fn array(text: &str, elem_oid: u32, elem: Elem, out: &mut Vec<u8>) -> Option<()> {
+    let at = out.len();
+    if let Some(()) = array_1d(text, elem_oid, elem, out) {
+        return Some(());
+    }
+    out.truncate(at);
+    array_full(text, elem_oid, elem, out)
+}
+
+/// Any literal: parsed in full first.
+fn array_full(text: &str, elem_oid: u32, elem: Elem, out: &mut Vec<u8>) -> Option<()> {
     let lit = parse_array(text)?;
     let has_null = lit.items.iter().any(Option::is_none);
     for v in [
@@ -524,55 +538,137 @@ fn array(text: &str, elem_oid: u32, elem: Elem, out: &mut Vec<u8>) -> Option<()>
         out.extend_from_slice(&lower.to_be_bytes());
     }
     for item in &lit.items {
-        let Some(v) = item else {
-            out.extend_from_slice(&(-1i32).to_be_bytes());
-            continue;
-        };
-        match elem {
-            Elem::Text => field(out, v.as_bytes()),
-            Elem::Bool => field(
-                out,
-                &[match v.as_ref() {
-                    "t" => 1,
-                    "f" => 0,
-                    _ => return None,
-                }],
-            ),
-            Elem::Int2 => field(out, &v.parse::<i16>().ok()?.to_be_bytes()),
-            Elem::Int4 => field(out, &v.parse::<i32>().ok()?.to_be_bytes()),
-            Elem::Int8 => field(out, &v.parse::<i64>().ok()?.to_be_bytes()),
-            Elem::Float4 => field(out, &v.parse::<f32>().ok()?.to_be_bytes()),
-            Elem::Float8 => field(out, &v.parse::<f64>().ok()?.to_be_bytes()),
+        match item {
+            None => out.extend_from_slice(&(-1i32).to_be_bytes()),
+            Some(v) => element(v, elem, out)?,
         }
     }
     Some(())
 }
 
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
+/// One array element's length and binary value.
+fn element(v: &str, elem: Elem, out: &mut Vec<u8>) -> Option<()> {
+    match elem {
+        Elem::Text => field(out, v.as_bytes()),
+        Elem::Bool => field(
+            out,
+            &[match v {
+                "t" => 1,
+                "f" => 0,
+                _ => return None,
+            }],
+        ),
+        Elem::Int2 => field(out, &v.parse::<i16>().ok()?.to_be_bytes()),
+        Elem::Int4 => field(out, &v.parse::<i32>().ok()?.to_be_bytes()),
+        Elem::Int8 => field(out, &v.parse::<i64>().ok()?.to_be_bytes()),
+        Elem::Float4 => field(out, &v.parse::<f32>().ok()?.to_be_bytes()),
+        Elem::Float8 => field(out, &v.parse::<f64>().ok()?.to_be_bytes()),
     }
+    Some(())
 }
+
+/// The common case in one pass and without allocating: a one-dimensional
+/// literal with default bounds (`{a,"b c",NULL}`), elements written as
+/// they are read. `None` for anything else (the caller then parses the
+/// literal in full, which also rejects what is malformed).
+fn array_1d(text: &str, elem_oid: u32, elem: Elem, out: &mut Vec<u8>) -> Option<()> {
+    let b = text.as_bytes();
+    if b.first() != Some(&b'{') || b.get(1) == Some(&b'{') {
+        return None;
+    }
+    let header = out.len();
+    // ndim, has_null, element type, size, lower bound: patched at the end.
+    out.extend_from_slice(&[0; 20]);
+    if text == "{}" {
+        out.truncate(header);
+        for v in [0i32, 0, elem_oid as i32] {
+            out.extend_from_slice(&v.to_be_bytes());
+        }
+        return Some(());
+    }
+    let (mut pos, mut count, mut has_null) = (1usize, 0i32, false);
+    loop {
+        if b.get(pos) == Some(&b'"') {
+            pos += 1;
+            let start = pos;
+            while !matches!(b.get(pos)?, b'"' | b'\\') {
+                pos += 1;
+            }
+            if b[pos] == b'\\' {
+                // Escapes: rare in practice; the full parser handles them.
+                return None;
+            }
+            element(&text[start..pos], elem, out)?;
+            pos += 1;
+        } else {
+            let start = pos;
+            while !matches!(b.get(pos)?, b',' | b'}') {
+                if matches!(b[pos], b'{' | b'"' | b'\\') {
+                    return None;
+                }
+                pos += 1;
+            }
+            let raw = &text[start..pos];
+            if raw.is_empty() {
+                return None;
+            }
+            if raw.eq_ignore_ascii_case("NULL") {
+                has_null = true;
+                out.extend_from_slice(&(-1i32).to_be_bytes());
+            } else {
+                element(raw, elem, out)?;
+            }
+        }
+        count += 1;
+        match b.get(pos)? {
+            b',' => pos += 1,
+            b'}' if pos + 1 == b.len() => break,
+            _ => return None,
+        }
+    }
+    for (i, v) in [1, i32::from(has_null), elem_oid as i32, count, 1]
+        .into_iter()
+        .enumerate()
+    {
+        out[header + 4 * i..header + 4 * i + 4].copy_from_slice(&v.to_be_bytes());
+    }
+    Some(())
+}
+
+/// Hex digit values; 0x80 marks a byte that is not one.
+const HEX_VALUE: [u8; 256] = {
+    let mut t = [0x80u8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
+    }
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        t[b'A' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
+
 
 /// The 16 bytes of a uuid in text form (hyphens anywhere, any case, as
 /// PostgreSQL's own canonical output has them).
+#[inline(never)]
 fn uuid(text: &str) -> Option<[u8; 16]> {
     let b = text.as_bytes();
     let mut out = [0u8; 16];
-    // The canonical 8-4-4-4-12 form, without iterators.
-    if b.len() == 36 && [8, 13, 18, 23].iter().all(|i| b[*i] == b'-') {
-        let mut at = 0;
-        for byte in &mut out {
-            if matches!(at, 8 | 13 | 18 | 23) {
-                at += 1;
-            }
-            *byte = hex(b[at])? << 4 | hex(b[at + 1])?;
-            at += 2;
+    // The canonical 8-4-4-4-12 form, by table.
+    if b.len() == 36 && b[8] == b'-' && b[13] == b'-' && b[18] == b'-' && b[23] == b'-' {
+        const STARTS: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
+        let mut bad = 0u8;
+        for (byte, at) in out.iter_mut().zip(STARTS) {
+            let (hi, lo) = (HEX_VALUE[usize::from(b[at])], HEX_VALUE[usize::from(b[at + 1])]);
+            bad |= hi | lo;
+            *byte = hi << 4 | (lo & 15);
         }
-        return Some(out);
+        return (bad & 0x80 == 0).then_some(out);
     }
     let mut nibbles = text
         .bytes()
@@ -588,6 +684,7 @@ fn uuid(text: &str) -> Option<[u8; 16]> {
 
 /// Appends the binary numeric for `text` (`-12.340`, `NaN`, `Infinity`,
 /// `-Infinity`): base-10000 digits, weight, sign and display scale.
+#[inline(never)]
 fn numeric(text: &str, out: &mut Vec<u8>) -> Option<()> {
     let special = |sign: u16, out: &mut Vec<u8>| {
         for v in [0u16, 0, sign, 0] {
@@ -613,15 +710,15 @@ fn numeric(text: &str, out: &mut Vec<u8>) -> Option<()> {
         Some(rest) => (true, rest),
         None => (false, text.strip_prefix('+').unwrap_or(text)),
     };
-    let (int_part, frac_part) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    let (int_part, frac_part) = match unsigned.bytes().position(|b| b == b'.') {
+        Some(dot) => (&unsigned[..dot], &unsigned[dot + 1..]),
+        None => (unsigned, ""),
+    };
     if int_part.is_empty() && frac_part.is_empty() {
         return None;
     }
-    if !int_part
-        .bytes()
-        .chain(frac_part.bytes())
-        .all(|b| b.is_ascii_digit())
-    {
+    let digits_only = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    if !digits_only(int_part) || !digits_only(frac_part) {
         return None;
     }
     let int_part = int_part.trim_start_matches('0');
@@ -773,6 +870,32 @@ mod tests {
             .collect();
         // ndim, has-null, elem oid, size, lower bound, len, 1, NULL
         assert_eq!(words, vec![1, 1, 23, 2, 1, 4, 1, -1]);
+    }
+
+    #[test]
+    fn one_pass_arrays_match_the_full_parser() {
+        let cases = [
+            ("{}", Elem::Text),
+            ("{a,b}", Elem::Text),
+            ("{\"a b\",NULL,\"\",c}", Elem::Text),
+            ("{null,\"NULL\"}", Elem::Text),
+            ("{\"x\\\"y\",z}", Elem::Text),
+            ("{1,-2,NULL}", Elem::Int4),
+            ("{t,f}", Elem::Bool),
+            ("{{1,2},{3,4}}", Elem::Int8),
+            ("[0:1]={x,y}", Elem::Text),
+            ("{1.5,NaN}", Elem::Float8),
+        ];
+        for (text, elem) in cases {
+            let (mut fast, mut full) = (Vec::new(), Vec::new());
+            assert!(array(text, 25, elem, &mut fast).is_some(), "{text}");
+            assert!(array_full(text, 25, elem, &mut full).is_some(), "{text}");
+            assert_eq!(fast, full, "{text}");
+        }
+        for bad in ["{a,}", "{,a}", "{a}x", "{\"a\"b}", "{a", "{x,y}", "{1,{2}}"] {
+            let elem = if bad == "{x,y}" { Elem::Int4 } else { Elem::Text };
+            assert!(array(bad, 25, elem, &mut Vec::new()).is_none(), "{bad}");
+        }
     }
 
     #[test]

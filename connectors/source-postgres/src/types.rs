@@ -147,6 +147,7 @@ fn take_sized<T>(v: &mut Vec<T>) -> Vec<T> {
 }
 
 impl TextBuilder {
+    #[inline]
     fn append(&mut self, bytes: &[u8]) {
         if self.offsets.is_empty() {
             self.offsets.push(0);
@@ -191,6 +192,8 @@ impl TextBuilder {
     }
 }
 
+#[cold]
+#[inline(never)]
 fn bad(column: &str, what: &str) -> ConnectorError {
     ConnectorError::data(
         "bad_value",
@@ -215,6 +218,8 @@ fn uuid_text(u: &[u8; 16]) -> [u8; 36] {
     out
 }
 
+#[cold]
+#[inline(never)]
 fn out_of_range(column: &str) -> ConnectorError {
     ConnectorError::data(
         "out_of_range",
@@ -222,8 +227,12 @@ fn out_of_range(column: &str) -> ConnectorError {
     )
 }
 
+#[inline(always)]
 fn fixed<const N: usize>(v: &[u8], column: &str, what: &str) -> Result<[u8; N]> {
-    v.try_into().map_err(|_| bad(column, what))
+    match v.try_into() {
+        Ok(a) => Ok(a),
+        Err(_) => Err(bad(column, what)),
+    }
 }
 
 impl ColumnBuilder {
@@ -249,6 +258,7 @@ impl ColumnBuilder {
     }
 
     /// Appends a NULL.
+    #[inline]
     pub fn append_null(&mut self) {
         match self {
             ColumnBuilder::Bool(b) => b.append_null(),
@@ -265,6 +275,7 @@ impl ColumnBuilder {
     }
 
     /// Appends one value in PostgreSQL binary format.
+    #[inline(always)]
     pub fn append(&mut self, v: &[u8], column: &str) -> Result<()> {
         match self {
             ColumnBuilder::Bool(b) => b.append_value(fixed::<1>(v, column, "bool")?[0] != 0),
