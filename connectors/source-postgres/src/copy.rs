@@ -22,6 +22,8 @@ pub struct CopyDecoder {
     finished: bool,
     names: Vec<String>,
     builders: Vec<ColumnBuilder>,
+    /// The fields of the row being decoded: value start and length.
+    fields: Vec<(usize, i32)>,
     schema: SchemaRef,
     rows: usize,
     bytes: usize,
@@ -43,6 +45,7 @@ impl CopyDecoder {
             finished: false,
             names: schema.fields().iter().map(|f| f.name().clone()).collect(),
             builders: kinds.iter().map(|k| ColumnBuilder::new(*k)).collect(),
+            fields: Vec::with_capacity(kinds.len()),
             schema,
             rows: 0,
             bytes: 0,
@@ -106,14 +109,20 @@ impl CopyDecoder {
             let Some(len) = self.complete_row_len(rest)? else {
                 break;
             };
-            self.decode_row(&rest[..len])?;
+            if rest[..2] == (-1i16).to_be_bytes() {
+                self.finished = true;
+                break;
+            }
+            self.decode_row(rest)?;
             at += len;
         }
         Ok(at)
     }
 
-    /// The byte length of the row at the start of `b` if it is complete.
-    fn complete_row_len(&self, b: &[u8]) -> Result<Option<usize>> {
+    /// The byte length of the row at the start of `b` if it is complete
+    /// (or of the end-of-data marker), with each field's value start and
+    /// length (-1 for NULL) in `self.fields`.
+    fn complete_row_len(&mut self, b: &[u8]) -> Result<Option<usize>> {
         if b.len() < 2 {
             return Ok(None);
         }
@@ -128,12 +137,14 @@ impl CopyDecoder {
             )));
         }
         let mut pos = 2;
+        self.fields.clear();
         for _ in 0..count {
             let Some(word) = b.get(pos..pos + 4) else {
                 return Ok(None);
             };
             let len = i32::from_be_bytes([word[0], word[1], word[2], word[3]]);
             pos += 4;
+            self.fields.push((pos, len));
             if len > 0 {
                 pos += len as usize;
             }
@@ -144,22 +155,19 @@ impl CopyDecoder {
         Ok(Some(pos))
     }
 
-    /// Decodes one complete row (`complete_row_len` checked its bounds).
+    /// Decodes the row whose fields `complete_row_len` just found.
     fn decode_row(&mut self, row: &[u8]) -> Result<()> {
-        if i16::from_be_bytes([row[0], row[1]]) == -1 {
-            self.finished = true;
-            return Ok(());
-        }
-        let mut pos = 2;
-        for (i, builder) in self.builders.iter_mut().enumerate() {
-            let n = i32::from_be_bytes([row[pos], row[pos + 1], row[pos + 2], row[pos + 3]]);
-            pos += 4;
-            if n < 0 {
+        for ((builder, (start, len)), name) in self
+            .builders
+            .iter_mut()
+            .zip(&self.fields)
+            .zip(&self.names)
+        {
+            if *len < 0 {
                 builder.append_null();
             } else {
-                let n = n as usize;
-                builder.append(&row[pos..pos + n], &self.names[i])?;
-                pos += n;
+                let n = *len as usize;
+                builder.append(&row[*start..*start + n], name)?;
                 self.bytes += n;
             }
         }

@@ -132,7 +132,6 @@ pub enum ColumnBuilder {
 /// Utf8 values gathered as bytes and offsets, checked as UTF-8 once per
 /// batch (when the array is built) instead of value by value. Buffers
 /// start each batch at the size the last one reached.
-#[derive(Default)]
 pub struct TextBuilder {
     offsets: Vec<i32>,
     data: Vec<u8>,
@@ -146,30 +145,32 @@ fn take_sized<T>(v: &mut Vec<T>) -> Vec<T> {
     std::mem::replace(v, Vec::with_capacity(room))
 }
 
+impl Default for TextBuilder {
+    fn default() -> Self {
+        TextBuilder {
+            offsets: vec![0],
+            data: Vec::new(),
+            nulls: Vec::new(),
+            any_null: false,
+        }
+    }
+}
+
 impl TextBuilder {
     #[inline]
     fn append(&mut self, bytes: &[u8]) {
-        if self.offsets.is_empty() {
-            self.offsets.push(0);
-        }
         self.data.extend_from_slice(bytes);
         self.offsets.push(self.data.len() as i32);
         self.nulls.push(true);
     }
 
     fn append_null(&mut self) {
-        if self.offsets.is_empty() {
-            self.offsets.push(0);
-        }
         self.offsets.push(self.data.len() as i32);
         self.nulls.push(false);
         self.any_null = true;
     }
 
     fn finish(&mut self, column: &str) -> Result<ArrayRef> {
-        if self.offsets.is_empty() {
-            self.offsets.push(0);
-        }
         // A batch is flushed at a few MiB, far below i32 offsets' limit;
         // check anyway rather than wrap.
         if self.data.len() > i32::MAX as usize {
@@ -179,6 +180,7 @@ impl TextBuilder {
             ));
         }
         let offsets = take_sized(&mut self.offsets);
+        self.offsets.push(0);
         let data = take_sized(&mut self.data);
         let valid = take_sized(&mut self.nulls);
         let nulls = std::mem::take(&mut self.any_null).then(|| NullBuffer::from(valid));
@@ -204,16 +206,13 @@ fn bad(column: &str, what: &str) -> ConnectorError {
 /// The canonical text form of a uuid (`8-4-4-4-12` lowercase hex digits),
 /// without allocating.
 fn uuid_text(u: &[u8; 16]) -> [u8; 36] {
+    /// Where each byte's two digits go.
+    const AT: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = [b'-'; 36];
-    let mut at = 0;
-    for (i, b) in u.iter().enumerate() {
-        if matches!(i, 4 | 6 | 8 | 10) {
-            at += 1;
-        }
+    for (b, at) in u.iter().zip(AT) {
         out[at] = HEX[usize::from(b >> 4)];
         out[at + 1] = HEX[usize::from(b & 15)];
-        at += 2;
     }
     out
 }
