@@ -94,23 +94,30 @@ for b in ["limit", "A", "B"]:
         for row in csv.DictReader(path.open()):
             if row.get("seconds"):
                 pg.setdefault((row["table"], b), []).append(
-                    (float(row["seconds"]), row.get("peak_rss_mb", ""), row.get("exact_match", "")))
+                    (float(row["seconds"]), row.get("peak_rss_mb", ""), row.get("exact_match", ""),
+                     float(row.get("cpu_s") or "nan")))
 if pg:
     print(f"\n## pg -> pg (shared harness), median of {rounds}\n")
-    print("| table | build | seconds (each run) | median s | x limit | peak RSS MB | exact | B / A |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| table | build | seconds (each run) | median s | x limit | CPU s (median) | CPU x limit "
+          "| peak RSS MB | exact | B / A time | B / A CPU |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    nan = float("nan")
     for table in sorted({t for t, _ in pg}):
-        lim = med(s for s, _, _ in pg.get((table, "limit"), [(float("nan"), "", "")]))
-        a = med(s for s, _, _ in pg[(table, "A")])
+        lim = med(x[0] for x in pg.get((table, "limit"), [(nan, "", "", nan)]))
+        lim_cpu = med(x[3] for x in pg.get((table, "limit"), [(nan, "", "", nan)]))
+        a = med(x[0] for x in pg[(table, "A")])
+        a_cpu = med(x[3] for x in pg[(table, "A")])
         for b in ["limit", "A", "B"]:
             runs = pg.get((table, b), [])
             if not runs:
                 continue
-            m = med(s for s, _, _ in runs)
+            m = med(x[0] for x in runs)
+            cpu = med(x[3] for x in runs)
             ratio = f"{m / a:.2f}" if b == "B" else ""
+            cpu_ratio = f"{cpu / a_cpu:.2f}" if b == "B" else ""
             rss = runs[-1][1]
-            exact = ",".join(sorted({e for _, _, e in runs}))
-            print(f"| {table} | {b} | {', '.join(f'{s:.2f}' for s, _, _ in runs)} | {m:.2f} | "
-                  f"{m / lim:.2f} | {rss} | {exact} | {ratio} |")
+            exact = ",".join(sorted({x[2] for x in runs}))
+            print(f"| {table} | {b} | {', '.join(f'{x[0]:.2f}' for x in runs)} | {m:.2f} | "
+                  f"{m / lim:.2f} | {cpu:.2f} | {cpu / lim_cpu:.2f} | {rss} | {exact} | {ratio} | {cpu_ratio} |")
 print(f"\n(work files in {work})")
 EOF
