@@ -270,14 +270,7 @@ fn prepare<'a>(batch: &'a RecordBatch, wires: &[Wire]) -> Result<Vec<Column<'a>>
 pub fn encode_batch(batch: &RecordBatch, wires: &[Wire], out: &mut Vec<u8>) -> Result<()> {
     let columns = prepare(batch, wires)?;
     let rows = batch.num_rows();
-    // Row and field headers plus every value buffer: at least what the
-    // rows take, mostly.
-    let data: usize = batch
-        .columns()
-        .iter()
-        .map(|c| c.get_buffer_memory_size())
-        .sum();
-    out.reserve(rows * (2 + 4 * columns.len()) + data);
+    out.reserve(encoded_size(&columns, rows));
     let count = (columns.len() as i16).to_be_bytes();
     for row in 0..rows {
         out.extend_from_slice(&count);
@@ -319,6 +312,33 @@ pub fn encode_batch(batch: &RecordBatch, wires: &[Wire], out: &mut Vec<u8>) -> R
         }
     }
     Ok(())
+}
+
+/// About what the rows take encoded: headers, fixed widths and the bytes
+/// of variable-width values. Counted from the values, not from buffer sizes: the columns of a
+/// batch read from IPC share one buffer.
+fn encoded_size(columns: &[Column<'_>], rows: usize) -> usize {
+    let used = |offsets: &[i32]| match (offsets.first(), offsets.last()) {
+        (Some(a), Some(b)) => b.saturating_sub(*a).max(0) as usize,
+        _ => 0,
+    };
+    let values: usize = columns
+        .iter()
+        .map(|c| match &c.values {
+            Values::Bool(_) => rows,
+            Values::I16(_) => 2 * rows,
+            Values::I32(_) | Values::F32(_) | Values::Date(_) => 4 * rows,
+            Values::I64(_) | Values::F64(_) | Values::Timestamp(_) => 8 * rows,
+            Values::Bytes(offsets, _) => used(offsets),
+            Values::Jsonb(offsets, _) => used(offsets) + rows,
+            // A numeric's header and an array's headers come on top of
+            // what the digits or elements take.
+            Values::Text(a, Wire::Numeric) => used(a.value_offsets()) + 8 * rows,
+            Values::Text(a, Wire::Array { .. }) => used(a.value_offsets()) + 24 * rows,
+            Values::Text(a, _) => used(a.value_offsets()),
+        })
+        .sum();
+    rows * (2 + 4 * columns.len()) + values
 }
 
 /// Value `row` of a variable-width column.
@@ -950,5 +970,7 @@ mod tests {
         want.extend_from_slice(&3i32.to_be_bytes());
         want.extend_from_slice(b"\x01[]");
         assert_eq!(out, want);
+        // Reserved from the values of the slice, not from its buffers.
+        assert!(out.capacity() >= out.len() && out.capacity() <= out.len() + 16);
     }
 }

@@ -298,7 +298,8 @@ async fn write(
             InputFrame::Batch(batch) => {
                 let data = match &wires {
                     Some(wires) => {
-                        let mut buf = Vec::with_capacity(last_len);
+                        // Sized by the encoder from the batch.
+                        let mut buf = Vec::new();
                         binary::encode_batch(&batch, wires, &mut buf)?;
                         Bytes::from(buf)
                     }
