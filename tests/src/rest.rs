@@ -21,7 +21,12 @@ impl RestServer {
     /// `localhost` and `127.0.0.1`, with extra command-line `args`
     /// (`--records 250`, `--bearer T`, ...). Every request is logged.
     pub fn start(ca: &TestCa, args: &[&str]) -> RestServer {
-        Self::launch(Some(ca), args)
+        Self::launch(Some((ca, &["localhost", "127.0.0.1"])), args)
+    }
+
+    /// The same server with a certificate from `ca` for `names` only.
+    pub fn start_for_names(ca: &TestCa, names: &[&str], args: &[&str]) -> RestServer {
+        Self::launch(Some((ca, names)), args)
     }
 
     /// The same server over plain HTTP.
@@ -29,7 +34,7 @@ impl RestServer {
         Self::launch(None, args)
     }
 
-    fn launch(ca: Option<&TestCa>, args: &[&str]) -> RestServer {
+    fn launch(ca: Option<(&TestCa, &[&str])>, args: &[&str]) -> RestServer {
         let dir = tempfile::tempdir().expect("temp dir");
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/rest_api.py");
         let port_file = dir.path().join("port");
@@ -43,8 +48,8 @@ impl RestServer {
             .stdin(Stdio::null())
             .stdout(Stdio::null());
         match ca {
-            Some(ca) => {
-                let cert = ca.issue(&["localhost", "127.0.0.1"]);
+            Some((ca, names)) => {
+                let cert = ca.issue(names);
                 let (c, k) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
                 std::fs::write(&c, cert.cert_pem).expect("cert");
                 std::fs::write(&k, cert.key_pem).expect("key");

@@ -297,6 +297,16 @@ fn failures_say_what_and_where() {
     let m = failure(&p, &yaml);
     assert!(m.contains("certificate") && m.contains("ca_bundle"), "{m}");
 
+    // A certificate from the configured CA, but for another name: the
+    // name is checked, not only the signature.
+    let other = RestServer::start_for_names(&ca, &["api.example.test"], &["--records", "5"]);
+    let m = failure(&p, &pipeline(&other, "", link));
+    assert!(
+        m.contains("localhost") && m.contains("certificate") && m.contains("not for that name"),
+        "{m}"
+    );
+    assert!(other.requests().is_empty(), "no request got through");
+
     // Plain http is refused before anything runs (the manifest requires TLS).
     let yaml = pipeline(&server, "", link).replace("https://localhost", "http://localhost");
     let m = p.start_error(&yaml);
