@@ -668,3 +668,58 @@ fn only_an_unsyncable_directory_is_tolerated() {
     assert!(!cannot_sync_directories(&Error::from_raw_os_error(5))); // EIO
     assert!(!cannot_sync_directories(&Error::from_raw_os_error(28))); // ENOSPC
 }
+
+/// Every Arrow type the file sources produce reaches Parquet with its
+/// logical type, so other readers see timestamps, dates and decimals.
+#[test]
+fn parquet_keeps_logical_types() {
+    use arrow_array::{Date32Array, Decimal128Array, TimestampMicrosecondArray};
+    let dir = TempDir::new("logical");
+    let schema = Arc::new(Schema::new(vec![
+        Field::new(
+            "at",
+            DataType::Timestamp(arrow_schema::TimeUnit::Microsecond, None),
+            true,
+        ),
+        Field::new(
+            "at_tz",
+            DataType::Timestamp(arrow_schema::TimeUnit::Microsecond, Some("UTC".into())),
+            true,
+        ),
+        Field::new("day", DataType::Date32, true),
+        Field::new("price", DataType::Decimal128(12, 2), true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(TimestampMicrosecondArray::from(vec![1_000_000])) as ArrayRef,
+            Arc::new(TimestampMicrosecondArray::from(vec![2_000_000]).with_timezone("UTC")),
+            Arc::new(Date32Array::from(vec![19_000])),
+            Arc::new(
+                Decimal128Array::from(vec![12_345])
+                    .with_precision_and_scale(12, 2)
+                    .unwrap(),
+            ),
+        ],
+    )
+    .unwrap();
+    let mut out = Output::open(&config(&dir.0, Format::Parquet), "s", schema.clone(), false).unwrap();
+    out.write(&batch).unwrap();
+    out.commit().unwrap();
+    out.close().unwrap();
+    let path = target(&dir.0, Format::Parquet);
+    let md = metadata(&path);
+    let kinds: Vec<String> = md
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .map(|c| format!("{:?}", c.logical_type()))
+        .collect();
+    assert!(kinds[0].contains("Timestamp"), "{kinds:?}");
+    assert!(kinds[1].contains("Timestamp"), "{kinds:?}");
+    assert!(kinds[2].contains("Date"), "{kinds:?}");
+    assert!(kinds[3].contains("Decimal"), "{kinds:?}");
+    let reader = ParquetRecordBatchReaderBuilder::try_new(File::open(&path).unwrap()).unwrap();
+    assert_eq!(reader.schema().fields(), schema.fields());
+}

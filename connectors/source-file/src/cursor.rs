@@ -30,6 +30,28 @@ pub struct SavedCursor {
     pub value: CursorValue,
 }
 
+/// A cursor saved on a timestamp column in seconds, now read in
+/// microseconds (inference reads second-precision timestamps as
+/// microseconds since they must land in Parquet as timestamps): the same
+/// position in the new unit.
+fn seconds_to_micros(saved: SavedCursor, now: &DataType) -> SavedCursor {
+    let DataType::Timestamp(arrow_schema::TimeUnit::Microsecond, tz) = now else {
+        return saved;
+    };
+    let before = DataType::Timestamp(arrow_schema::TimeUnit::Second, tz.clone()).to_string();
+    match saved.value {
+        CursorValue::Int(secs) if saved.column_type == before => match secs.checked_mul(1_000_000) {
+            Some(micros) => SavedCursor {
+                column_type: now.to_string(),
+                value: CursorValue::Int(micros),
+                ..saved
+            },
+            None => saved,
+        },
+        _ => saved,
+    }
+}
+
 enum Kind {
     Int,
     Float,
@@ -96,7 +118,7 @@ impl Cursor {
             )
         })?;
         let column_type = f.data_type().clone();
-        let saved = match saved {
+        let saved = match saved.map(|s| seconds_to_micros(s, &column_type)) {
             None => None,
             Some(s) if s.cursor_field != field || s.column_type != column_type.to_string() => {
                 return Err(ConnectorError::config(
@@ -223,5 +245,34 @@ impl Cursor {
             column_type,
             value,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow_schema::{Field, TimeUnit};
+
+    fn saved(column_type: &DataType, value: i64) -> SavedCursor {
+        SavedCursor {
+            cursor_field: "at".into(),
+            column_type: column_type.to_string(),
+            value: CursorValue::Int(value),
+        }
+    }
+
+    #[test]
+    fn a_cursor_saved_in_seconds_resumes_in_microseconds() {
+        let secs = DataType::Timestamp(TimeUnit::Second, None);
+        let micros = DataType::Timestamp(TimeUnit::Microsecond, None);
+        let schema = Schema::new(vec![Field::new("at", micros.clone(), true)]);
+        let c = Cursor::new("s", "at", &schema, Some(saved(&secs, 1_735_776_017))).unwrap();
+        assert_eq!(c.saved, Some(CursorValue::Int(1_735_776_017_000_000)));
+        // Another change of type is still refused.
+        let millis = DataType::Timestamp(TimeUnit::Millisecond, None);
+        assert!(Cursor::new("s", "at", &schema, Some(saved(&millis, 1))).is_err());
+        // A zone change too.
+        let utc = DataType::Timestamp(TimeUnit::Second, Some("UTC".into()));
+        assert!(Cursor::new("s", "at", &schema, Some(saved(&utc, 1))).is_err());
     }
 }

@@ -74,7 +74,29 @@ pub fn stream_schema(config: &Config, sf: &StreamFiles) -> Result<Arc<Schema>> {
     if schema.fields().is_empty() {
         return Err(err(&"no columns found"));
     }
-    Ok(Arc::new(schema))
+    Ok(Arc::new(match sf.format {
+        Format::Parquet => schema,
+        Format::Csv | Format::Jsonl => with_timestamp_micros(&schema),
+    }))
+}
+
+/// Inferred timestamps without fractional seconds come out as seconds,
+/// a unit Parquet has no logical type for (the column would land as a
+/// plain integer): read them as microseconds, the unit of declared
+/// `timestamp` columns.
+fn with_timestamp_micros(schema: &Schema) -> Schema {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Timestamp(TimeUnit::Second, tz) => f
+                .as_ref()
+                .clone()
+                .with_data_type(DataType::Timestamp(TimeUnit::Microsecond, tz.clone())),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Schema::new_with_metadata(fields, schema.metadata().clone())
 }
 
 /// Parses a column type name of the `schemas` option.
@@ -110,4 +132,25 @@ pub fn parse_type(name: &str) -> Option<DataType> {
         }
     };
     Some(dt)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inferred_second_timestamps_read_as_microseconds() {
+        let inferred = Schema::new(vec![
+            Field::new("at", DataType::Timestamp(TimeUnit::Second, None), true),
+            Field::new("ms", DataType::Timestamp(TimeUnit::Millisecond, None), true),
+            Field::new("n", DataType::Int64, true),
+        ]);
+        let fixed = with_timestamp_micros(&inferred);
+        assert_eq!(
+            fixed.field(0).data_type(),
+            &DataType::Timestamp(TimeUnit::Microsecond, None)
+        );
+        assert_eq!(fixed.field(1).data_type(), inferred.field(1).data_type());
+        assert_eq!(fixed.field(2).data_type(), &DataType::Int64);
+    }
 }
