@@ -703,7 +703,8 @@ fn parquet_keeps_logical_types() {
         ],
     )
     .unwrap();
-    let mut out = Output::open(&config(&dir.0, Format::Parquet), "s", schema.clone(), false).unwrap();
+    let mut out =
+        Output::open(&config(&dir.0, Format::Parquet), "s", schema.clone(), false).unwrap();
     out.write(&batch).unwrap();
     out.commit().unwrap();
     out.close().unwrap();

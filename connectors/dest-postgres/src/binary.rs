@@ -376,7 +376,6 @@ fn text_value(text: &str, wire: Wire, name: &str, out: &mut Vec<u8>) -> Result<(
     Ok(())
 }
 
-
 /// A parsed array literal: dimensions (size, lower bound) and elements in
 /// row-major order (`None` for NULL).
 struct ArrayLiteral<'a> {
@@ -672,7 +671,6 @@ const HEX_VALUE: [u8; 256] = {
     t
 };
 
-
 /// The 16 bytes of a uuid in text form (hyphens anywhere, any case, as
 /// PostgreSQL's own canonical output has them).
 #[inline(never)]
@@ -684,7 +682,10 @@ fn uuid(text: &str) -> Option<[u8; 16]> {
         const STARTS: [usize; 16] = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
         let mut bad = 0u8;
         for (byte, at) in out.iter_mut().zip(STARTS) {
-            let (hi, lo) = (HEX_VALUE[usize::from(b[at])], HEX_VALUE[usize::from(b[at + 1])]);
+            let (hi, lo) = (
+                HEX_VALUE[usize::from(b[at])],
+                HEX_VALUE[usize::from(b[at + 1])],
+            );
             bad |= hi | lo;
             *byte = hi << 4 | (lo & 15);
         }
@@ -913,7 +914,11 @@ mod tests {
             assert_eq!(fast, full, "{text}");
         }
         for bad in ["{a,}", "{,a}", "{a}x", "{\"a\"b}", "{a", "{x,y}", "{1,{2}}"] {
-            let elem = if bad == "{x,y}" { Elem::Int4 } else { Elem::Text };
+            let elem = if bad == "{x,y}" {
+                Elem::Int4
+            } else {
+                Elem::Text
+            };
             assert!(array(bad, 25, elem, &mut Vec::new()).is_none(), "{bad}");
         }
     }

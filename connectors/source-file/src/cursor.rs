@@ -40,14 +40,16 @@ fn seconds_to_micros(saved: SavedCursor, now: &DataType) -> SavedCursor {
     };
     let before = DataType::Timestamp(arrow_schema::TimeUnit::Second, tz.clone()).to_string();
     match saved.value {
-        CursorValue::Int(secs) if saved.column_type == before => match secs.checked_mul(1_000_000) {
-            Some(micros) => SavedCursor {
-                column_type: now.to_string(),
-                value: CursorValue::Int(micros),
-                ..saved
-            },
-            None => saved,
-        },
+        CursorValue::Int(secs) if saved.column_type == before => {
+            match secs.checked_mul(1_000_000) {
+                Some(micros) => SavedCursor {
+                    column_type: now.to_string(),
+                    value: CursorValue::Int(micros),
+                    ..saved
+                },
+                None => saved,
+            }
+        }
         _ => saved,
     }
 }

@@ -157,11 +157,8 @@ impl CopyDecoder {
 
     /// Decodes the row whose fields `complete_row_len` just found.
     fn decode_row(&mut self, row: &[u8]) -> Result<()> {
-        for ((builder, (start, len)), name) in self
-            .builders
-            .iter_mut()
-            .zip(&self.fields)
-            .zip(&self.names)
+        for ((builder, (start, len)), name) in
+            self.builders.iter_mut().zip(&self.fields).zip(&self.names)
         {
             if *len < 0 {
                 builder.append_null();
@@ -207,7 +204,11 @@ mod tests {
         s.extend_from_slice(&0i32.to_be_bytes());
         s.extend_from_slice(&3i32.to_be_bytes());
         s.extend_from_slice(b"ext");
-        for (n, t) in [(Some(7), Some("a")), (None, Some("héllo")), (Some(-1), None)] {
+        for (n, t) in [
+            (Some(7), Some("a")),
+            (None, Some("héllo")),
+            (Some(-1), None),
+        ] {
             s.extend_from_slice(&2i16.to_be_bytes());
             match n {
                 Some(n) => {
@@ -249,7 +250,10 @@ mod tests {
             let n = batch.column(0).as_primitive::<Int32Type>();
             let t = batch.column(1).as_string::<i32>();
             assert_eq!(n.iter().collect::<Vec<_>>(), [Some(7), None, Some(-1)]);
-            assert_eq!(t.iter().collect::<Vec<_>>(), [Some("a"), Some("héllo"), None]);
+            assert_eq!(
+                t.iter().collect::<Vec<_>>(),
+                [Some("a"), Some("héllo"), None]
+            );
         }
     }
 
