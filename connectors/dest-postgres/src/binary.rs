@@ -201,7 +201,7 @@ where
     )
 }
 
-fn prepare<'a>(batch: &'a RecordBatch, wires: &[Wire]) -> Result<Vec<Column<'a>>> {
+fn prepare<'a>(batch: &'a RecordBatch, wires: &[Wire]) -> Vec<Column<'a>> {
     let schema = batch.schema_ref();
     batch
         .columns()
@@ -258,17 +258,17 @@ fn prepare<'a>(batch: &'a RecordBatch, wires: &[Wire]) -> Result<Vec<Column<'a>>
                     Values::Timestamp(col.as_primitive::<TimestampMicrosecondType>().values())
                 }
             };
-            Ok(Column {
+            Column {
                 name: field.name(),
                 nulls: col.nulls(),
                 values,
-            })
+            }
         })
         .collect()
 }
 /// Appends the rows of `batch`; `wires[i]` is column i's binary form.
 pub fn encode_batch(batch: &RecordBatch, wires: &[Wire], out: &mut Vec<u8>) -> Result<()> {
-    let columns = prepare(batch, wires)?;
+    let columns = prepare(batch, wires);
     let rows = batch.num_rows();
     out.reserve(encoded_size(&columns, rows));
     let count = (columns.len() as i16).to_be_bytes();
